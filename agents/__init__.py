@@ -1,0 +1,1 @@
+"""rea.agents — see DESIGN.md §2 (filled in by later issues)."""

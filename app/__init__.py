@@ -1,0 +1,1 @@
+"""rea.app — the composition root: settings, CLI (`rea`), service (DESIGN.md §2)."""

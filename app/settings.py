@@ -1,0 +1,40 @@
+"""One typed Settings object, read from the environment (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """REA's settings. Every field is the env var `REA_<NAME>` unless its alias says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="REA_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(Path(".rea"), description="SQLite files, Chroma data, job dirs, reports.")
+    database_url: str | None = Field(None, description="Default: SQLite file under home.")
+    checkpoint_url: str | None = Field(None, description="Default: its own SQLite file under home.")
+    chroma_url: str | None = Field(None, description="Unset = embedded persistent Chroma.")
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    brain: Literal["auto", "llm", "offline"] = "auto"
+    llm_model: str = "gpt-4o-mini"
+    openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    webhook_secret: str | None = None
+    api_token: str | None = None
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'rea.sqlite').resolve()}"
+
+    @property
+    def resolved_checkpoint_url(self) -> str:
+        return self.checkpoint_url or f"sqlite:///{(self.home / 'checkpoints.sqlite').resolve()}"

@@ -1,0 +1,1 @@
+"""rea.graph — see DESIGN.md §2 (filled in by later issues)."""

@@ -1,0 +1,316 @@
+"""Historical insights: what earlier campaigns (and imported studies) learned, searchable by meaning.
+
+An `Insight` is one short statement ("Lowering lr to 3e-4 on dcn_v2 improved val NE by 0.8%") with
+the evidence behind it: model family, dataset traits, the config delta, the measured effect with a
+confidence interval and its number of replicates, the cost, and where it came from. Negative
+results (hurt / neutral) are kept: knowing what did not work is what stops re-proposing it.
+
+`InsightMemory` keeps insights in a Chroma collection. Chroma metadata must be flat scalars, so
+each record holds the whole insight as JSON (`insight_json`) plus flat keys to filter on: `model`,
+`outcome`, `source`, `knob_<name>=True` per changed knob, `knob_sig` (knobs with directions, see
+`knob_signature`), `sig_outcome` (`knob_sig#outcome`), `ds_<trait>` per scalar dataset trait,
+`gain_pct`, `seeds`, `strength`, `campaign_id`, `created_ts`. Search = cosine similarity of the statement, then a re-rank by
+evidence strength (docs/memory.md gives the formula); each hit carries the stored insights that
+contradict it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:  # chromadb takes seconds to import; only InsightMemory needs it, at run time
+    from chromadb.api import ClientAPI
+    from chromadb.api.types import EmbeddingFunction
+
+Outcome = Literal["helped", "hurt", "neutral"]
+InsightSource = Literal["campaign", "import:optuna", "import:csv", "import:mlflow"]
+OPPOSITE: dict[str, str] = {"helped": "hurt", "hurt": "helped"}
+CONFLICT_SCAN = 60  # most contradicting records read per search (bounds its cost)
+
+
+class Effect(BaseModel):
+    """The measured effect of a change on the objective (NE unless `metric` says otherwise)."""
+
+    metric: str = Field("val_ne", description="Metric the gain is measured on.")
+    gain_pct: float = Field(description="Relative gain over the reference in %, positive = better.")
+    ci_lo: float | None = Field(None, description="95% CI low end of gain_pct; null = unknown.")
+    ci_hi: float | None = Field(None, description="95% CI high end of gain_pct; null = unknown.")
+    seeds: int = Field(
+        0, ge=0, description="Independent replicates behind the estimate (seeds, runs)."
+    )
+
+    @property
+    def significant(self) -> bool:
+        """True when the CI is known and excludes zero."""
+        return (
+            self.ci_lo is not None and self.ci_hi is not None and (self.ci_lo > 0 or self.ci_hi < 0)
+        )
+
+
+class Evidence(BaseModel):
+    """Everything behind an insight, kept whole so the agent can judge it."""
+
+    model: str | None = Field(
+        None, description="Model family (lr, fm, deepfm, dcn_v2, dlrm, finalmlp)."
+    )
+    dataset: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dataset traits: source/preset, rows, ctr, fields, cardinality.",
+    )
+    knobs: dict[str, Any] = Field(default_factory=dict, description="Config delta that was tried.")
+    baseline: dict[str, Any] = Field(
+        default_factory=dict, description="Reference values of those knobs (gives the direction)."
+    )
+    effect: Effect
+    cost_seconds: float = Field(0.0, ge=0.0, description="Trainer-seconds spent on the evidence.")
+    method: str = Field(
+        "", description="How the effect was estimated (seeds vs baseline, pairs, ...)."
+    )
+    other_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Non-executable parameters that also varied (kept as context).",
+    )
+
+
+class Insight(BaseModel):
+    """One learned fact with its evidence."""
+
+    id: str
+    statement: str = Field(description="One short sentence: what changed, where, and the effect.")
+    evidence: Evidence
+    outcome: Outcome
+    source: InsightSource = "campaign"
+    campaign_id: str | None = None
+    experiment_id: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ScoredInsight(BaseModel):
+    """A search hit: the insight, how it scored, and stored insights that contradict it."""
+
+    insight: Insight
+    similarity: float = Field(description="Cosine similarity of query and statement, -1..1.")
+    strength: float = Field(description="Evidence strength, 0..1 (see evidence_strength).")
+    score: float = Field(description="Ranking score: similarity x (0.5 + 0.5 x strength).")
+    conflicts: list[Insight] = Field(
+        default_factory=list, description="Same knobs and direction, opposite outcome."
+    )
+
+
+def outcome_for(effect: Effect) -> Outcome:
+    """helped / hurt only when the CI excludes zero; an unknown or straddling CI is neutral."""
+    if not effect.significant:
+        return "neutral"
+    return "helped" if (effect.ci_lo or 0.0) > 0 else "hurt"
+
+
+def evidence_strength(effect: Effect) -> float:
+    """0..1: replicates n/(n+2) x (1 if the CI excludes 0 else 0.5) x (0.5 + 0.5 |g|/(|g|+0.25))."""
+    n = effect.seeds
+    replicates = n / (n + 2.0)
+    significance = 1.0 if effect.significant else 0.5
+    g = abs(effect.gain_pct)
+    magnitude = g / (g + 0.25) if math.isfinite(g) else 1.0
+    return replicates * significance * (0.5 + 0.5 * magnitude)
+
+
+def knob_signature(knobs: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """`lr:down|lr_schedule:=plateau`: numeric knobs with a known baseline give up/down, others
+    the value set. Two insights with the same signature tried the same kind of change."""
+    parts = []
+    for key in sorted(knobs):
+        new, old = knobs[key], baseline.get(key)
+        if _is_number(new) and _is_number(old) and new != old:
+            parts.append(f"{key}:{'up' if new > old else 'down'}")
+        else:
+            parts.append(f"{key}:={json.dumps(new, sort_keys=True)}")
+    return "|".join(parts)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def insight_id(*parts: Any) -> str:
+    """A stable id from the parts (re-importing the same study upserts instead of duplicating)."""
+    raw = json.dumps(parts, sort_keys=True, default=str)
+    return "ins-" + hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def to_metadata(insight: Insight) -> dict[str, str | int | float | bool]:
+    """The flat Chroma metadata of an insight (scalars only; None values left out).
+
+    Kept small on purpose: Chroma stores one row per key, and both inserts and reads slow down
+    with every key. Everything else is in `insight_json`."""
+    ev = insight.evidence
+    meta: dict[str, Any] = {
+        "model": ev.model or "",
+        "outcome": insight.outcome,
+        "source": insight.source,
+        "knob_sig": knob_signature(ev.knobs, ev.baseline),
+        "sig_outcome": f"{knob_signature(ev.knobs, ev.baseline)}#{insight.outcome}",
+        "gain_pct": ev.effect.gain_pct,
+        "seeds": ev.effect.seeds,
+        "strength": evidence_strength(ev.effect),
+        "campaign_id": insight.campaign_id,
+        "created_ts": insight.created_at.timestamp(),
+        "insight_json": insight.model_dump_json(),
+    }
+    meta.update({f"knob_{k}": True for k in ev.knobs})
+    meta.update(
+        {f"ds_{k}": v for k, v in ev.dataset.items() if isinstance(v, str | int | float | bool)}
+    )
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _document(insight: Insight) -> str:
+    """The text that is embedded: the statement, plus the family and knob names to match on."""
+    ev = insight.evidence
+    return f"{insight.statement} (model: {ev.model or 'any'}; knobs: {', '.join(sorted(ev.knobs))})"
+
+
+def build_where(
+    *,
+    model: str | None = None,
+    outcome: str | Sequence[str] | None = None,
+    knobs: Sequence[str] | None = None,
+    where: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """A Chroma `where` from the filters: all must hold; `knobs` matches insights touching any."""
+    clauses: list[dict[str, Any]] = []
+    if model:
+        clauses.append({"model": model})
+    if isinstance(outcome, str):
+        clauses.append({"outcome": outcome})
+    elif outcome:
+        clauses.append({"outcome": {"$in": list(outcome)}})
+    if knobs:
+        any_knob = [{f"knob_{k}": True} for k in knobs]
+        clauses.append(any_knob[0] if len(any_knob) == 1 else {"$or": any_knob})
+    if where:
+        clauses.append(where)
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class InsightMemory:
+    """Insights in a Chroma collection. The client and embedder are passed in (tests use a tmp dir)."""
+
+    def __init__(
+        self, client: ClientAPI, embedder: EmbeddingFunction[Any], collection: str = "insights"
+    ) -> None:
+        from .chroma import get_collection
+
+        self.collection = get_collection(client, collection, embedder)
+
+    def add(self, insights: Sequence[Insight], embeddings: Sequence[Any] | None = None) -> int:
+        """Upsert insights by id (re-adding replaces). `embeddings`: precomputed vectors, optional."""
+        batch = 1000
+        for start in range(0, len(insights), batch):
+            chunk = insights[start : start + batch]
+            self.collection.upsert(
+                ids=[i.id for i in chunk],
+                documents=[_document(i) for i in chunk],
+                metadatas=[to_metadata(i) for i in chunk],  # type: ignore[misc]
+                embeddings=None if embeddings is None else list(embeddings[start : start + batch]),
+            )
+        return len(insights)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def get(self, ids: Sequence[str]) -> list[Insight]:
+        """Insights by id (missing ids are skipped)."""
+        if not ids:
+            return []
+        got = self.collection.get(ids=list(ids), include=["metadatas"])
+        return [_from_meta(m) for m in got["metadatas"] or []]
+
+    def search(
+        self,
+        query: str,
+        *,
+        model: str | None = None,
+        outcome: str | Sequence[str] | None = None,
+        knobs: Sequence[str] | None = None,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        with_conflicts: bool = True,
+    ) -> list[ScoredInsight]:
+        """The `k` best insights for `query` among those matching the filters.
+
+        Fetches 4k nearest by cosine similarity, re-ranks by similarity x evidence strength, and
+        attaches to each hit the stored insights with the same knob signature and the opposite
+        outcome (filtered by `model` only, so a search for 'helped' still shows what hurt).
+        """
+        total = self.collection.count()
+        if total == 0 or k < 1:
+            return []
+        flt = build_where(model=model, outcome=outcome, knobs=knobs, where=where)
+        res = self.collection.query(
+            query_texts=[query],
+            n_results=min(total, max(4 * k, 20)),
+            where=flt,
+            include=["metadatas", "distances"],
+        )
+        # Rank on the stored metadata first; parse the full JSON of the k winners only.
+        ranked = sorted(
+            zip(res["metadatas"][0], res["distances"][0], strict=True),  # type: ignore[index]
+            key=lambda md: _score(1.0 - md[1], float(md[0]["strength"])),
+            reverse=True,
+        )
+        hits = [_scored(meta, 1.0 - dist) for meta, dist in ranked[:k]]
+        if with_conflicts:
+            self._attach_conflicts(hits, model)
+        return hits
+
+    def _attach_conflicts(self, hits: list[ScoredInsight], model: str | None) -> None:
+        """One filtered `get` on `sig_outcome` (knob signature + outcome) for the opposite of
+        every helped/hurt hit; up to CONFLICT_SCAN records are read and the 5 strongest
+        contradicting each hit are parsed and attached."""
+        wanted = {
+            f"{_sig(h.insight)}#{OPPOSITE[h.insight.outcome]}"
+            for h in hits
+            if h.insight.outcome in OPPOSITE
+        }
+        if not wanted:
+            return
+        flt = build_where(model=model, where={"sig_outcome": {"$in": sorted(wanted)}})
+        got = self.collection.get(where=flt, include=["metadatas"], limit=CONFLICT_SCAN)
+        found: dict[str, list[Any]] = {}
+        for meta in got["metadatas"] or []:
+            found.setdefault(str(meta["sig_outcome"]), []).append(meta)
+        for hit in hits:
+            if hit.insight.outcome not in OPPOSITE:
+                continue
+            metas = found.get(f"{_sig(hit.insight)}#{OPPOSITE[hit.insight.outcome]}", [])
+            metas = sorted(metas, key=lambda m: float(m["strength"]), reverse=True)
+            hit.conflicts = [_from_meta(m) for m in metas[:5]]
+
+
+def _sig(insight: Insight) -> str:
+    return knob_signature(insight.evidence.knobs, insight.evidence.baseline)
+
+
+def _from_meta(meta: Any) -> Insight:
+    return Insight.model_validate_json(str(meta["insight_json"]))
+
+
+def _score(similarity: float, strength: float) -> float:
+    return max(similarity, 0.0) * (0.5 + 0.5 * strength)
+
+
+def _scored(meta: Any, similarity: float) -> ScoredInsight:
+    strength = float(meta["strength"])
+    score = _score(similarity, strength)
+    return ScoredInsight(
+        insight=_from_meta(meta), similarity=similarity, strength=strength, score=score
+    )

@@ -1,0 +1,318 @@
+"""`ExperimentStore`: the typed experiment journal in SQL (DESIGN.md §4–5).
+
+Campaigns, hypotheses, experiments, approvals and insight evidence here; jobs (with their
+state machine), job events (deduplicated on `(job_id, attempt, seq)`) and results in
+`JobsMixin` (store_jobs.py); the budget ledger in `LedgerMixin` (ledger.py). Every method opens its own short session and returns detached SQLModel rows,
+so the store is safe to share between threads and cheap to use from several processes.
+The schema is created and upgraded by Alembic (`migrate()`), never by `create_all`.
+
+    store = ExperimentStore("sqlite:///.rea/rea.db")   # or postgresql+psycopg://…
+    store.migrate()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from rea.trainers.config import parse_config
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from .db import check_value, fetch, make_engine, new_id, utc_now
+from .errors import IllegalTransition, InvalidValue
+from .ledger import LedgerMixin
+from .store_jobs import JobsMixin
+from .tables import (
+    APPROVAL_KINDS,
+    APPROVAL_STATUSES,
+    CAMPAIGN_STATUSES,
+    HYPOTHESIS_SOURCES,
+    HYPOTHESIS_STATUSES,
+    INSIGHT_OUTCOMES,
+    PHASES,
+    VERSION_TABLE,
+    Approval,
+    Campaign,
+    Experiment,
+    Hypothesis,
+    InsightRow,
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class ExperimentStore(JobsMixin, LedgerMixin):
+    """The experiment journal on SQLite or PostgreSQL. `clock` returns aware UTC datetimes."""
+
+    def __init__(self, url_or_engine: str | Engine, *, clock: Callable[[], datetime] = utc_now):
+        is_url = isinstance(url_or_engine, str)
+        super().__init__(make_engine(url_or_engine) if is_url else url_or_engine, clock)
+
+    # --- schema ---------------------------------------------------------------------------
+    def migrate(self) -> str:
+        """Upgrade the schema to the newest revision (a no-op when already there); return it."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        with self._db.write() as session:
+            config.attributes["connection"] = session.connection()
+            command.upgrade(config, "head")
+        return self.revision() or ""
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None for an empty database)."""
+        with self.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+
+    def close(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()
+
+    # --- campaigns ------------------------------------------------------------------------
+    def create_campaign(
+        self,
+        model: str,
+        data: str,
+        budget_seconds: float,
+        *,
+        baseline_config: dict[str, Any] | None = None,
+        goal: str | None = None,
+        thread_id: str | None = None,
+        campaign_id: str | None = None,
+    ) -> Campaign:
+        """A new campaign in status `planning` with its approved compute budget (seconds)."""
+        if budget_seconds < 0:
+            raise InvalidValue(f"budget_seconds must be >= 0 (got {budget_seconds})")
+        now = self._now()
+        row = Campaign(
+            id=campaign_id or new_id("c"),
+            model=model,
+            data=data,
+            budget_seconds=float(budget_seconds),
+            thread_id=thread_id,
+            baseline_config=baseline_config or {},
+            goal=goal,
+            created_at=now,
+            updated_at=now,
+        )
+        return self._insert(row)
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        return self._get(Campaign, campaign_id)
+
+    def get_campaign_by_thread(self, thread_id: str) -> Campaign | None:
+        """The campaign driven by LangGraph thread `thread_id`, if any."""
+        with self._db.read() as session:
+            return session.exec(select(Campaign).where(Campaign.thread_id == thread_id)).first()
+
+    def list_campaigns(self, *, status: str | None = None) -> list[Campaign]:
+        conditions = [] if status is None else [Campaign.status == status]
+        return self._list(Campaign, conditions, Campaign.created_at, Campaign.id)
+
+    def update_campaign(self, campaign_id: str, **changes: Any) -> Campaign:
+        """Change `status`, `phase`, `thread_id`, `goal` or `baseline_config`."""
+        allowed = {
+            "status": CAMPAIGN_STATUSES,
+            "phase": None,
+            "thread_id": None,
+            "goal": None,
+            "baseline_config": None,
+        }
+        return self._update(Campaign, campaign_id, changes, allowed)
+
+    # --- hypotheses -----------------------------------------------------------------------
+    def create_hypothesis(
+        self,
+        campaign_id: str,
+        source: str,
+        title: str,
+        *,
+        config_delta: dict[str, Any] | None = None,
+        rationale: str = "",
+        evidence: dict[str, Any] | None = None,
+        expected_effect: str = "",
+        cost_estimate_seconds: float | None = None,
+        hypothesis_id: str | None = None,
+    ) -> Hypothesis:
+        """A proposed hypothesis (`source`: insight | research | llm | exploit)."""
+        check_value(source, HYPOTHESIS_SOURCES, "hypothesis source")
+        now = self._now()
+        row = Hypothesis(
+            id=hypothesis_id or new_id("h"),
+            campaign_id=campaign_id,
+            source=source,
+            title=title,
+            rationale=rationale,
+            evidence=evidence or {},
+            config_delta=config_delta or {},
+            expected_effect=expected_effect,
+            cost_estimate_seconds=cost_estimate_seconds,
+            created_at=now,
+            updated_at=now,
+        )
+        return self._insert(row, parents=[(Campaign, campaign_id)])
+
+    def get_hypothesis(self, hypothesis_id: str) -> Hypothesis:
+        return self._get(Hypothesis, hypothesis_id)
+
+    def list_hypotheses(
+        self, campaign_id: str, *, source: str | None = None, status: str | None = None
+    ) -> list[Hypothesis]:
+        conditions = [Hypothesis.campaign_id == campaign_id]
+        conditions += [] if source is None else [Hypothesis.source == source]
+        conditions += [] if status is None else [Hypothesis.status == status]
+        return self._list(Hypothesis, conditions, Hypothesis.created_at, Hypothesis.id)
+
+    def update_hypothesis(self, hypothesis_id: str, **changes: Any) -> Hypothesis:
+        """Change `status`, `title`, `rationale`, `evidence`, `config_delta`, `expected_effect`
+        or `cost_estimate_seconds`."""
+        allowed = {"status": HYPOTHESIS_STATUSES}
+        for name in ("title", "rationale", "evidence", "config_delta", "expected_effect"):
+            allowed[name] = None
+        allowed["cost_estimate_seconds"] = None
+        return self._update(Hypothesis, hypothesis_id, changes, allowed)
+
+    # --- experiments ----------------------------------------------------------------------
+    def create_experiment(
+        self,
+        campaign_id: str,
+        phase: str,
+        config: dict[str, Any],
+        *,
+        config_delta: dict[str, Any] | None = None,
+        seeds: list[int] | None = None,
+        hypothesis_id: str | None = None,
+        experiment_id: str | None = None,
+    ) -> Experiment:
+        """One config to run in `phase`; `config` is validated (ConfigError) and stored in full."""
+        check_value(phase, PHASES, "experiment phase")
+        row = Experiment(
+            id=experiment_id or new_id("e"),
+            campaign_id=campaign_id,
+            hypothesis_id=hypothesis_id,
+            phase=phase,
+            config_delta=config_delta or {},
+            config=parse_config(config).model_dump(mode="json"),
+            seeds=list(seeds or [0]),
+            created_at=self._now(),
+        )
+        parents = [(Campaign, campaign_id)] + (
+            [(Hypothesis, hypothesis_id)] if hypothesis_id else []
+        )
+        return self._insert(row, parents=parents)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self._get(Experiment, experiment_id)
+
+    def list_experiments(self, campaign_id: str, *, phase: str | None = None) -> list[Experiment]:
+        conditions = [Experiment.campaign_id == campaign_id]
+        conditions += [] if phase is None else [Experiment.phase == phase]
+        return self._list(Experiment, conditions, Experiment.created_at, Experiment.id)
+
+    # --- approvals ------------------------------------------------------------------------
+    def create_approval(
+        self,
+        campaign_id: str,
+        kind: str,
+        request: dict[str, Any],
+        *,
+        approval_id: str | None = None,
+    ) -> Approval:
+        """A pending decision for the human (`kind`: plan | budget | escalation | launch)."""
+        check_value(kind, APPROVAL_KINDS, "approval kind")
+        row = Approval(
+            id=approval_id or new_id("a"),
+            campaign_id=campaign_id,
+            kind=kind,
+            request=request,
+            created_at=self._now(),
+        )
+        return self._insert(row, parents=[(Campaign, campaign_id)])
+
+    def get_approval(self, approval_id: str) -> Approval:
+        return self._get(Approval, approval_id)
+
+    def list_approvals(
+        self, *, campaign_id: str | None = None, status: str | None = None
+    ) -> list[Approval]:
+        conditions = [] if campaign_id is None else [Approval.campaign_id == campaign_id]
+        conditions += [] if status is None else [Approval.status == status]
+        return self._list(Approval, conditions, Approval.created_at, Approval.id)
+
+    def decide_approval(
+        self, approval_id: str, status: str, decision: dict[str, Any] | None = None
+    ) -> Approval:
+        """Decide a pending approval (approved | edited | rejected), once.
+
+        Repeating the same decision returns the approval unchanged; a different decision on
+        an already decided approval raises `IllegalTransition`.
+        """
+        check_value(status, APPROVAL_STATUSES[1:], "approval decision")
+        with self._db.write() as session:
+            row = fetch(session, Approval, approval_id, lock=True)
+            if row.status == status and row.decision == (decision or {}):
+                return row
+            if row.status != "pending":
+                raise IllegalTransition(
+                    f"approval {approval_id!r} was already decided ({row.status!r}); "
+                    "ask for a new approval instead"
+                )
+            row.status, row.decision, row.decided_at = status, decision or {}, self._now()
+            session.add(row)
+        return row
+
+    # --- insights (the structured side of the Chroma memory) ------------------------------
+    def add_insight(
+        self,
+        statement: str,
+        outcome: str,
+        *,
+        evidence: dict[str, Any] | None = None,
+        campaign_id: str | None = None,
+        experiment_id: str | None = None,
+        model: str | None = None,
+        config_delta: dict[str, Any] | None = None,
+        insight_id: str | None = None,
+    ) -> InsightRow:
+        """Store one insight's evidence (`outcome`: helped | hurt | neutral)."""
+        check_value(outcome, INSIGHT_OUTCOMES, "insight outcome")
+        row = InsightRow(
+            id=insight_id or new_id("i"),
+            statement=statement,
+            evidence=evidence or {},
+            campaign_id=campaign_id,
+            experiment_id=experiment_id,
+            model=model,
+            config_delta=config_delta or {},
+            outcome=outcome,
+            created_at=self._now(),
+        )
+        return self._insert(row)
+
+    def get_insight(self, insight_id: str) -> InsightRow:
+        return self._get(InsightRow, insight_id)
+
+    def get_insights(self, insight_ids: list[str]) -> list[InsightRow]:
+        """The rows of these ids (e.g. Chroma hits), in the order given; unknown ids skipped."""
+        with self._db.read() as session:
+            rows = session.exec(select(InsightRow).where(col(InsightRow.id).in_(insight_ids)))
+            by_id = {row.id: row for row in rows}
+        return [by_id[i] for i in insight_ids if i in by_id]
+
+    def list_insights(
+        self,
+        *,
+        campaign_id: str | None = None,
+        model: str | None = None,
+        outcome: str | None = None,
+    ) -> list[InsightRow]:
+        conditions = [] if campaign_id is None else [InsightRow.campaign_id == campaign_id]
+        conditions += [] if model is None else [InsightRow.model == model]
+        conditions += [] if outcome is None else [InsightRow.outcome == outcome]
+        return self._list(InsightRow, conditions, InsightRow.created_at, InsightRow.id)

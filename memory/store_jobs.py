@@ -1,0 +1,243 @@
+"""Jobs, their state machine, events and results: the part of `ExperimentStore` that the
+launcher and the webhook use.
+
+A job is one attempt of an experiment on a backend (each attempt has its own job id and
+idempotency key). Its state moves queued → running → succeeded | failed | cancelled | lost
+(`JOB_TRANSITIONS`); a move from a state to itself is a no-op, any other move raises
+`IllegalTransition`, and a compare-under-lock makes two racing updaters safe. Events are stored
+once per (job_id, attempt, seq); a result once per job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rea.trainers.errors import FAILURE_KINDS
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from .db import StoreBase, check_value, fetch, new_id
+from .errors import DuplicateKey, IllegalTransition, InvalidValue
+from .ledger import _compute_entry
+from .tables import (
+    EVENT_KINDS,
+    JOB_STATES,
+    JOB_TRANSITIONS,
+    Experiment,
+    Job,
+    JobEventRow,
+    JobResult,
+)
+
+
+class JobsMixin(StoreBase):
+    """Job, event and result methods of `ExperimentStore`."""
+
+    def create_job(
+        self,
+        experiment_id: str,
+        idempotency_key: str,
+        max_seconds: float,
+        *,
+        job_id: str | None = None,
+        attempt: int = 1,
+        backend: str = "local",
+        seed: int = 0,
+        output_dir: str | None = None,
+    ) -> Job:
+        """A queued job, idempotent on `idempotency_key`: a repeat returns the existing job.
+
+        Each attempt is its own job (its own job id and key). Raises `DuplicateKey` when the
+        key belongs to another experiment or the job id is taken.
+        """
+        if not max_seconds > 0 or attempt < 1:
+            raise InvalidValue(
+                f"job needs max_seconds > 0 and attempt >= 1 (got {max_seconds}, {attempt})"
+            )
+        existing = self._job_by_key(idempotency_key)
+        if existing is not None:
+            return _same_job(existing, experiment_id)
+        experiment = self._get(Experiment, experiment_id)
+        now = self._now()
+        row = Job(
+            job_id=job_id or new_id("j"),
+            campaign_id=experiment.campaign_id,
+            experiment_id=experiment_id,
+            attempt=attempt,
+            backend=backend,
+            idempotency_key=idempotency_key,
+            seed=seed,
+            max_seconds=float(max_seconds),
+            output_dir=output_dir,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            return self._insert(row)
+        except DuplicateKey:
+            existing = self._job_by_key(idempotency_key)  # lost a race for the same key
+            if existing is None:
+                raise
+            return _same_job(existing, experiment_id)
+
+    def get_job(self, job_id: str) -> Job:
+        return self._get(Job, job_id)
+
+    def list_jobs(
+        self,
+        campaign_id: str | None = None,
+        *,
+        experiment_id: str | None = None,
+        states: tuple[str, ...] | None = None,
+    ) -> list[Job]:
+        conditions = [] if campaign_id is None else [Job.campaign_id == campaign_id]
+        conditions += [] if experiment_id is None else [Job.experiment_id == experiment_id]
+        conditions += [] if states is None else [col(Job.state).in_(states)]
+        return self._list(Job, conditions, Job.created_at, Job.job_id)
+
+    def update_job(self, job_id: str, **changes: Any) -> Job:
+        """Record where the backend put the job: `external_id`, `output_dir`, `backend`."""
+        allowed = {"external_id": None, "output_dir": None, "backend": None}
+        return self._update(Job, job_id, changes, allowed)
+
+    def transition_job(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        failure_kind: str | None = None,
+        failure_message: str | None = None,
+    ) -> Job:
+        """Move a job along queued → running → succeeded | failed | cancelled | lost.
+
+        A repeat of the current state changes nothing; any other move not in
+        `JOB_TRANSITIONS` raises `IllegalTransition`. Starting (→ running) needs an open ledger
+        reservation covering the job's max_seconds.
+        """
+        check_value(state, JOB_STATES, "job state")
+        if failure_kind is not None:
+            check_value(failure_kind, FAILURE_KINDS, "failure kind")
+        with self._db.write() as session:
+            job = fetch(session, Job, job_id, lock=True)
+            if job.state == state:
+                return job
+            if state not in JOB_TRANSITIONS[job.state]:
+                raise IllegalTransition(
+                    f"job {job_id!r} cannot go from {job.state!r} to {state!r}; allowed from "
+                    f"{job.state!r}: {', '.join(JOB_TRANSITIONS[job.state]) or 'nothing (final)'}"
+                )
+            if state == "running":
+                _require_reservation(session, job)
+            _apply_state(job, state, self._now(), failure_kind, failure_message)
+            session.add(job)
+        return job
+
+    # --- events and results ---------------------------------------------------------------
+    def record_event(
+        self, job_id: str, attempt: int, seq: int, kind: str, payload: dict[str, Any] | None = None
+    ) -> bool:
+        """Store a job event; False (and no change) when (job_id, attempt, seq) was seen before.
+
+        Raises `NotFound` for an unknown job (the webhook answers 404).
+        """
+        check_value(kind, EVENT_KINDS, "event kind")
+        values = {
+            "job_id": job_id,
+            "attempt": attempt,
+            "seq": seq,
+            "kind": kind,
+            "payload": payload or {},
+            "received_at": self._now(),
+        }
+        with self._db.write() as session:
+            fetch(session, Job, job_id)
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(JobEventRow).values(**values)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "attempt", "seq"])
+            # RETURNING yields the new row's id, or nothing when the conflict skipped the insert.
+            inserted = session.connection().execute(stmt.returning(JobEventRow.id)).first()
+            return inserted is not None
+
+    def list_events(self, job_id: str, *, attempt: int | None = None) -> list[JobEventRow]:
+        conditions = [JobEventRow.job_id == job_id]
+        conditions += [] if attempt is None else [JobEventRow.attempt == attempt]
+        return self._list(JobEventRow, conditions, JobEventRow.attempt, JobEventRow.seq)
+
+    def record_result(
+        self,
+        job_id: str,
+        final_metrics: dict[str, Any],
+        *,
+        metrics_per_epoch: list[dict[str, Any]] | None = None,
+        trainer_seconds: float = 0.0,
+        best_epoch: int | None = None,
+    ) -> JobResult:
+        """Store a job's result once; a repeat (callback and result.json) returns the first."""
+        with self._db.write() as session:
+            fetch(session, Job, job_id)
+            existing = session.get(JobResult, job_id)
+            if existing is not None:
+                return existing
+            row = JobResult(
+                job_id=job_id,
+                metrics_per_epoch=metrics_per_epoch or [],
+                final_metrics=final_metrics,
+                trainer_seconds=float(trainer_seconds),
+                best_epoch=best_epoch,
+                created_at=self._now(),
+            )
+            session.add(row)
+        return row
+
+    def get_result(self, job_id: str) -> JobResult:
+        return self._get(JobResult, job_id)
+
+    def list_results(
+        self, campaign_id: str, *, experiment_id: str | None = None
+    ) -> list[JobResult]:
+        """Results of a campaign's jobs (optionally one experiment's), oldest first."""
+        query = select(JobResult).join(Job, col(Job.job_id) == col(JobResult.job_id))
+        query = query.where(Job.campaign_id == campaign_id)
+        if experiment_id is not None:
+            query = query.where(Job.experiment_id == experiment_id)
+        with self._db.read() as session:
+            return list(session.exec(query.order_by(JobResult.created_at, JobResult.job_id)))
+
+    def _job_by_key(self, idempotency_key: str) -> Job | None:
+        with self._db.read() as session:
+            query = select(Job).where(Job.idempotency_key == idempotency_key)
+            return session.exec(query).first()
+
+
+def _same_job(job: Job, experiment_id: str) -> Job:
+    if job.experiment_id != experiment_id:
+        raise DuplicateKey(
+            f"idempotency key {job.idempotency_key!r} already belongs to job {job.job_id!r} of "
+            f"experiment {job.experiment_id!r}; derive keys from thread + experiment + attempt"
+        )
+    return job
+
+
+def _require_reservation(session: Session, job: Job) -> None:
+    entry = _compute_entry(session, job.job_id)
+    if entry is None or entry.settled_at is not None or entry.reserved + 1e-9 < job.max_seconds:
+        raise IllegalTransition(
+            f"job {job.job_id!r} cannot start: it holds no open budget reservation of its "
+            f"max_seconds ({job.max_seconds:g} s); call reserve(campaign, job_id, max_seconds) "
+            "before submitting it"
+        )
+
+
+def _apply_state(
+    job: Job, state: str, now: datetime, failure_kind: str | None, failure_message: str | None
+) -> None:
+    job.state, job.updated_at = state, now
+    if state == "running":
+        job.started_at = now
+    else:
+        job.finished_at = now
+    if failure_kind is not None:
+        job.failure_kind = failure_kind
+    if failure_message is not None:
+        job.failure_message = failure_message

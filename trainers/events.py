@@ -1,0 +1,194 @@
+"""Job specs, job events, and the webhook signature (DESIGN.md §3).
+
+Signature scheme (like Stripe's): header `X-REA-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(
+secret, "<t>.<raw body>")>`. Verification rejects a missing, malformed, wrong or stale (older than
+`tolerance` seconds) signature and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .faults import Fault
+
+log = logging.getLogger("rea.trainers.events")
+
+SIGNATURE_HEADER = "X-REA-Signature"
+SIGNATURE_TOLERANCE_S = 300
+SECRET_ENV = "REA_WEBHOOK_SECRET"
+
+EventKind = Literal["started", "progress", "succeeded", "failed"]
+FailureKind = Literal[
+    "oom", "nan_loss", "diverged", "config_error", "data_error", "timeout", "killed", "crashed"
+]
+
+
+class Resources(BaseModel):
+    """What a backend should reserve for the job."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+
+
+class JobSpec(BaseModel):
+    """One training job: what `rea train SPEC.json` executes on any backend.
+
+    `config` is kept raw here and validated by the job itself, so a bad config becomes a
+    `config_error` job failure (with its event) rather than a job that never reports.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+    attempt: int = Field(1, ge=1)
+    campaign_id: str
+    config: dict[str, Any]
+    data: str
+    seed: int = Field(0, ge=0)
+    seeds: list[int] | None = Field(
+        None, description="Run these seeds one after another (overrides `seed`); metrics = mean."
+    )
+    max_seconds: float = Field(gt=0)
+    output_dir: str
+    callback_url: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = Field(None, ge=1, le=256)
+    resources: Resources = Field(default_factory=Resources)
+    fault: Fault | None = None
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(self.seeds) if self.seeds else [self.seed]
+
+
+class Failure(BaseModel):
+    kind: FailureKind
+    message: str
+    log_tail: str = ""
+
+
+class JobEvent(BaseModel):
+    """What a job reports. `seq` increases by one per event of a (job_id, attempt)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    attempt: int = Field(ge=1)
+    seq: int = Field(ge=0)
+    kind: EventKind
+    at: str
+    metrics: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    failure: Failure | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The `X-REA-Signature` header value for `body`."""
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+class SignatureError(ValueError):
+    """The webhook signature is missing, malformed, wrong or stale (the message says which)."""
+
+
+def verify(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance: int = SIGNATURE_TOLERANCE_S,
+) -> int:
+    """Check `header` against `body`; return its timestamp or raise `SignatureError`."""
+    if not header:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    t_raw, given = parts.get("t", ""), parts.get("v1", "")
+    if not t_raw.isdigit() or not given:
+        raise SignatureError(f"malformed {SIGNATURE_HEADER}: expected 't=<unix>,v1=<hex>'")
+    t = int(t_raw)
+    current = time.time() if now is None else now
+    if abs(current - t) > tolerance:
+        raise SignatureError(
+            f"stale signature: timestamp is {int(current - t)} s off (max {tolerance})"
+        )
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given):
+        raise SignatureError("signature does not match the body")
+    return t
+
+
+class EventEmitter:
+    """Numbers a job's events, appends them to `events.jsonl`, and posts them signed to the
+    callback URL. A callback that can't be delivered is logged, never fatal: `result.json` and
+    `events.jsonl` let the service recover what it missed."""
+
+    def __init__(self, spec: JobSpec, secret: str | None, *, retries: int = 3):
+        self.spec, self.secret, self.retries = spec, secret, retries
+        self.seq = 0
+        self.path = Path(spec.output_dir) / "events.jsonl"
+
+    def emit(self, kind: EventKind, **fields: Any) -> JobEvent:
+        event = JobEvent(
+            job_id=self.spec.job_id,
+            attempt=self.spec.attempt,
+            seq=self.seq,
+            kind=kind,
+            at=now_iso(),
+            **fields,
+        )
+        self.seq += 1
+        body = event.model_dump_json(exclude_none=True).encode()
+        with self.path.open("ab") as f:
+            f.write(body + b"\n")
+        if self.spec.callback_url:
+            final = kind in ("succeeded", "failed")
+            self._post(body, attempts=self.retries * 2 if final else self.retries)
+        return event
+
+    def _post(self, body: bytes, attempts: int) -> None:
+        url = self.spec.callback_url
+        for i in range(attempts):
+            headers = {"Content-Type": "application/json"}
+            if self.secret:  # signed per try: a retry must not go stale
+                headers[SIGNATURE_HEADER] = sign(self.secret, body)
+            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    if resp.status < 300:
+                        return
+            except urllib.error.HTTPError as err:
+                if 400 <= err.code < 500 and err.code not in (408, 429):
+                    log.warning("callback %s refused the event: HTTP %s", url, err.code)
+                    return
+            except (urllib.error.URLError, OSError) as err:
+                log.warning("callback %s unreachable (try %d/%d): %s", url, i + 1, attempts, err)
+            time.sleep(min(0.2 * 2**i, 5.0))
+        log.warning("giving up on the callback for event %s; result.json has it", body[:80])
+
+
+def write_result(output_dir: str | Path, event: JobEvent) -> Path:
+    """Write the final event to `result.json` atomically (so a lost callback is recoverable)."""
+    path = Path(output_dir) / "result.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(event.model_dump(exclude_none=True), indent=2))
+    tmp.replace(path)
+    return path
