@@ -281,6 +281,17 @@ def _spawn(args, model: str, arm: str, data_file: Path, tmp: Path) -> dict[str, 
     return json.loads(out.read_text())
 
 
+def _paired_ratios(runs: list[dict[str, Any]], mine: list[dict[str, Any]]) -> list[float]:
+    """Loop samples/s over deepctr-torch's in the same repeat (how much the ratio itself moves)."""
+    base = {(b["model"], b["repeat"]): b["samples_per_sec"] for b in runs if b["arm"] == "deepctr"}
+    keys = [(r["model"], r["repeat"]) for r in mine]
+    return [
+        round(r["samples_per_sec"] / base[k], 2)
+        for r, k in zip(mine, keys, strict=True)
+        if k in base
+    ]
+
+
 def _median_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Median over repeats per (model, arm), with the speed-up and ΔAUC against deepctr-torch."""
     keys = sorted({(r["model"], r["arm"]) for r in runs}, key=lambda k: (k[0], ARMS.index(k[1])))
@@ -293,6 +304,7 @@ def _median_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if values:
                 row[field] = statistics.median(values)
         row["samples_per_sec_all"] = [round(r["samples_per_sec"], 1) for r in mine]
+        row["loop_ratio_per_repeat"] = _paired_ratios(runs, mine)
         rows.append(row)
     for row in rows:
         base = next((r for r in rows if r["model"] == row["model"] and r["arm"] == "deepctr"), None)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
+
 from rea.trainers.errors import ReaError
 
 if TYPE_CHECKING:  # httpx is imported on first use: `import rea.memory` stays light

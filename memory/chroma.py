@@ -24,6 +24,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import EmbeddingFunction
 from chromadb.config import Settings
+
 from rea.trainers.errors import ConfigError, ReaError
 
 from . import embeddings as _embeddings  # noqa: F401  (registers our embedding functions)

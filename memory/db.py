@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rea.trainers.errors import ConfigError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
+
+from rea.trainers.errors import ConfigError
 
 from .errors import DuplicateKey, InvalidValue, NotFound
 

@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
+
 from rea.trainers.errors import ConfigError, ReaError
 
 # Belt and braces: the bundled model needs no hub access, and nothing here may try.

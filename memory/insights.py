@@ -9,9 +9,9 @@ results (hurt / neutral) are kept: knowing what did not work is what stops re-pr
 each record holds the whole insight as JSON (`insight_json`) plus flat keys to filter on: `model`,
 `outcome`, `source`, `knob_<name>=True` per changed knob, `knob_sig` (knobs with directions, see
 `knob_signature`), `sig_outcome` (`knob_sig#outcome`), `ds_<trait>` per scalar dataset trait,
-`gain_pct`, `seeds`, `strength`, `campaign_id`, `created_ts`. Search = cosine similarity of the statement, then a re-rank by
-evidence strength (docs/memory.md gives the formula); each hit carries the stored insights that
-contradict it.
+`gain_pct`, `seeds`, `strength`, `campaign_id`, `created_ts`. Search = cosine similarity of the
+statement, then a re-rank by evidence strength (docs/memory.md gives the formula); each hit
+carries the stored insights that contradict it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .insight_index import MetadataIndex, UnsupportedFilter, compile_where
+
 if TYPE_CHECKING:  # chromadb takes seconds to import; only InsightMemory needs it, at run time
     from chromadb.api import ClientAPI
     from chromadb.api.types import EmbeddingFunction
@@ -32,7 +34,8 @@ if TYPE_CHECKING:  # chromadb takes seconds to import; only InsightMemory needs 
 Outcome = Literal["helped", "hurt", "neutral"]
 InsightSource = Literal["campaign", "import:optuna", "import:csv", "import:mlflow"]
 OPPOSITE: dict[str, str] = {"helped": "hurt", "hurt": "helped"}
-CONFLICT_SCAN = 60  # most contradicting records read per search (bounds its cost)
+MIN_POST_FILTER = 200  # fewest unfiltered candidates scanned for a filtered search
+MAX_POST_FILTER = 3000  # most; a filter needing more goes to Chroma's SQLite filter instead
 
 
 class Effect(BaseModel):
@@ -210,18 +213,23 @@ class InsightMemory:
         from .chroma import get_collection
 
         self.collection = get_collection(client, collection, embedder)
+        self._embedder = embedder
+        self._index = MetadataIndex()
 
     def add(self, insights: Sequence[Insight], embeddings: Sequence[Any] | None = None) -> int:
         """Upsert insights by id (re-adding replaces). `embeddings`: precomputed vectors, optional."""
         batch = 1000
         for start in range(0, len(insights), batch):
             chunk = insights[start : start + batch]
+            ids, metas = [i.id for i in chunk], [to_metadata(i) for i in chunk]
             self.collection.upsert(
-                ids=[i.id for i in chunk],
+                ids=ids,
                 documents=[_document(i) for i in chunk],
-                metadatas=[to_metadata(i) for i in chunk],  # type: ignore[misc]
+                metadatas=metas,  # type: ignore[arg-type]
                 embeddings=None if embeddings is None else list(embeddings[start : start + batch]),
             )
+            if self._index.count >= 0:  # keep a built index current (no rescan on own writes)
+                self._index.put(ids, metas)
         return len(insights)
 
     def count(self) -> int:
@@ -247,53 +255,98 @@ class InsightMemory:
     ) -> list[ScoredInsight]:
         """The `k` best insights for `query` among those matching the filters.
 
-        Fetches 4k nearest by cosine similarity, re-ranks by similarity x evidence strength, and
-        attaches to each hit the stored insights with the same knob signature and the opposite
-        outcome (filtered by `model` only, so a search for 'helped' still shows what hurt).
+        Takes the max(4k, 20) nearest matching records by cosine similarity, re-ranks them by
+        similarity x evidence strength, and attaches to each hit the stored insights with the
+        same knob signature and the opposite outcome (filtered by `model` only, so a search for
+        'helped' still shows what hurt). Filters are applied in Python to an unfiltered vector
+        query over more candidates (Chroma's SQLite pre-filter is slow at 100k records); very
+        selective filters, or operators the evaluator does not mirror, use the Chroma filter.
+        Filtering, ranking and conflicts read the in-process `MetadataIndex` (built on first
+        use, rebuilt when the collection's count changes: see memory/insight_index.py).
         """
         total = self.collection.count()
         if total == 0 or k < 1:
             return []
         flt = build_where(model=model, outcome=outcome, knobs=knobs, where=where)
-        res = self.collection.query(
-            query_texts=[query],
-            n_results=min(total, max(4 * k, 20)),
-            where=flt,
-            include=["metadatas", "distances"],
-        )
-        # Rank on the stored metadata first; parse the full JSON of the k winners only.
-        ranked = sorted(
-            zip(res["metadatas"][0], res["distances"][0], strict=True),  # type: ignore[index]
-            key=lambda md: _score(1.0 - md[1], float(md[0]["strength"])),
-            reverse=True,
-        )
-        hits = [_scored(meta, 1.0 - dist) for meta, dist in ranked[:k]]
-        if with_conflicts:
-            self._attach_conflicts(hits, model)
+        fetch = min(total, max(4 * k, 20))
+        self._index.ensure(self.collection, total)
+        embedding = self._embedder([query])
+        ranked = self._post_filtered(embedding, flt, fetch, total)
+        if ranked is None:  # too few survivors, or a filter the evaluator does not mirror
+            ranked = self._filtered(embedding, flt, fetch)
+        # Rank on the indexed metadata; read the full JSON of the k winners (+ conflicts) only.
+        ranked.sort(key=lambda r: _score(1.0 - r[1], self._strength(r[0])), reverse=True)
+        ranked = ranked[:k]
+        conflicts = self._conflict_ids(ranked, model) if with_conflicts else {}
+        wanted = [i for i, _ in ranked] + [c for ids in conflicts.values() for c in ids]
+        if not wanted:
+            return []
+        got = self.collection.get(ids=list(dict.fromkeys(wanted)), include=["metadatas"])
+        full = dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+        hits = [_scored(full[i], 1.0 - dist) for i, dist in ranked if i in full]
+        for hit in hits:
+            hit.conflicts = [_from_meta(full[c]) for c in conflicts.get(hit.insight.id, [])]
         return hits
 
-    def _attach_conflicts(self, hits: list[ScoredInsight], model: str | None) -> None:
-        """One filtered `get` on `sig_outcome` (knob signature + outcome) for the opposite of
-        every helped/hurt hit; up to CONFLICT_SCAN records are read and the 5 strongest
-        contradicting each hit are parsed and attached."""
-        wanted = {
-            f"{_sig(h.insight)}#{OPPOSITE[h.insight.outcome]}"
-            for h in hits
-            if h.insight.outcome in OPPOSITE
-        }
-        if not wanted:
-            return
-        flt = build_where(model=model, where={"sig_outcome": {"$in": sorted(wanted)}})
-        got = self.collection.get(where=flt, include=["metadatas"], limit=CONFLICT_SCAN)
-        found: dict[str, list[Any]] = {}
-        for meta in got["metadatas"] or []:
-            found.setdefault(str(meta["sig_outcome"]), []).append(meta)
-        for hit in hits:
-            if hit.insight.outcome not in OPPOSITE:
+    def _strength(self, iid: str) -> float:
+        return float(self._index.meta.get(iid, {}).get("strength", 0.0))
+
+    def _post_filtered(
+        self, embedding: Any, flt: dict[str, Any] | None, fetch: int, total: int
+    ) -> list[tuple[str, float]] | None:
+        """The `fetch` nearest matching `flt`, from an unfiltered query over more candidates
+        filtered here; None when fewer than `fetch` survive (then the SQLite path must run).
+        With `fetch` survivors the result is the same set the filtered query returns."""
+        try:
+            pred = compile_where(flt)
+            share = self._index.selectivity(flt)  # ~1 ms on a fixed ~1000-record sample
+        except UnsupportedFilter:
+            return None
+        # Scan 1.5x the candidates expected to hold `fetch` matches, unless that is more than
+        # MAX_POST_FILTER (very selective filters, where SQLite has few matches to collect).
+        wanted = math.ceil(1.5 * fetch / max(share, 1e-9))
+        if flt is not None and wanted > MAX_POST_FILTER:
+            return (
+                None if total > MAX_POST_FILTER else self._post_scan(embedding, pred, fetch, total)
+            )
+        return self._post_scan(embedding, pred, fetch, min(total, max(fetch, wanted)))
+
+    def _post_scan(
+        self, embedding: Any, pred: Any, fetch: int, scan: int
+    ) -> list[tuple[str, float]] | None:
+        res = self.collection.query(
+            query_embeddings=embedding, n_results=scan, include=["distances"]
+        )
+        pairs = zip(res["ids"][0], res["distances"][0], strict=True)  # type: ignore[index]
+        meta = self._index.meta
+        try:
+            kept = [(i, float(d)) for i, d in pairs if i in meta and pred(meta[i])]
+        except UnsupportedFilter:
+            return None
+        return kept[:fetch] if len(kept) >= fetch or scan >= self._index.count else None
+
+    def _filtered(
+        self, embedding: Any, flt: dict[str, Any] | None, fetch: int
+    ) -> list[tuple[str, float]]:
+        """The `fetch` nearest matching `flt`, filtered by Chroma (SQLite) before the search."""
+        res = self.collection.query(
+            query_embeddings=embedding, n_results=fetch, where=flt, include=["distances"]
+        )
+        return [(i, float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]  # type: ignore[index]
+
+    def _conflict_ids(
+        self, ranked: list[tuple[str, float]], model: str | None
+    ) -> dict[str, list[str]]:
+        """Per helped/hurt hit, the ids of the 5 strongest stored insights with the same knob
+        signature and the opposite outcome (same `model` when one was asked for)."""
+        out: dict[str, list[str]] = {}
+        for iid, _ in ranked:
+            meta = self._index.meta.get(iid)
+            if meta is None or meta.get("outcome") not in OPPOSITE:
                 continue
-            metas = found.get(f"{_sig(hit.insight)}#{OPPOSITE[hit.insight.outcome]}", [])
-            metas = sorted(metas, key=lambda m: float(m["strength"]), reverse=True)
-            hit.conflicts = [_from_meta(m) for m in metas[:5]]
+            sig = f"{meta['knob_sig']}#{OPPOSITE[str(meta['outcome'])]}"
+            out[iid] = self._index.strongest(sig, model, 5)
+        return out
 
 
 def _sig(insight: Insight) -> str:

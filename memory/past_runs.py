@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
+
 from rea.trainers.config import TrainerConfig
 from rea.trainers.errors import ConfigError
 

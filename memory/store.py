@@ -20,9 +20,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from rea.trainers.config import parse_config
 from sqlalchemy import Engine
 from sqlmodel import col, select
+
+from rea.trainers.config import parse_config
 
 from .db import check_value, fetch, make_engine, new_id, utc_now
 from .errors import IllegalTransition, InvalidValue

@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rea.trainers.errors import FAILURE_KINDS
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
+
+from rea.trainers.errors import FAILURE_KINDS
 
 from .db import StoreBase, check_value, fetch, new_id
 from .errors import DuplicateKey, IllegalTransition, InvalidValue

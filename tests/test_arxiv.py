@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from rea.memory.arxiv import ArxivClient, ArxivError, build_query, parse_feed
 from rea.trainers.errors import ReaError
 

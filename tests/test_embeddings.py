@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from chromadb.utils.embedding_functions import known_embedding_functions
+
 from rea.memory.chroma import open_chroma
 from rea.memory.embeddings import (
     MINILM_DIM,

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
+
 from rea.memory.chroma import open_chroma
 from rea.memory.effects import Objective, Sample, estimate_effects, t95
 from rea.memory.embeddings import MiniLMEmbedder

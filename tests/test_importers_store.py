@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from rea.memory.chroma import open_chroma
 from rea.memory.embeddings import MiniLMEmbedder
 from rea.memory.importers import import_into, import_table

@@ -6,13 +6,16 @@ embedding function fails the test if anything calls it.
 
 from __future__ import annotations
 
+import random
 import socket
 
 import pytest
 from chromadb.api.types import DefaultEmbeddingFunction
 from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
 from rea.memory.chroma import get_collection, open_chroma
 from rea.memory.embeddings import MINILM_NAME, MiniLMEmbedder
+from rea.memory.insight_index import UnsupportedFilter, matches
 from rea.memory.insights import (
     Effect,
     Evidence,
@@ -210,3 +213,69 @@ def test_a_collection_refuses_another_embedder(tmp_path, embedder):
 
 def test_empty_memory_returns_nothing(tmp_path, embedder):
     assert InsightMemory(open_chroma(tmp_path / "e"), embedder).search("lr") == []
+
+
+def test_python_filter_mirrors_the_chroma_operators():
+    meta = {"model": "fm", "outcome": "hurt", "knob_lr": True, "seeds": 3, "gain_pct": -0.4}
+    assert matches(meta, build_where(model="fm", outcome=["hurt", "helped"], knobs=["lr", "x"]))
+    assert not matches(meta, build_where(model="fm", knobs=["dropout"]))
+    assert matches(meta, {"$or": [{"seeds": {"$gte": 5}}, {"gain_pct": {"$lt": 0}}]})
+    assert not matches(meta, {"$and": [{"seeds": {"$gt": 3}}, {"model": {"$ne": "lr"}}]})
+    assert matches(meta, {"outcome": {"$nin": ["helped"]}, "seeds": {"$lte": 3}})
+    assert not matches(meta, {"knob_lr": 1})  # a bool never equals a number, as in Chroma
+    with pytest.raises(UnsupportedFilter):
+        matches(meta, {"model": {"$contains": "f"}})
+    with pytest.raises(UnsupportedFilter):
+        matches(meta, {"campaign_id": {"$ne": "c1"}})  # missing key: left to Chroma
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"outcome": "helped"},
+        {"model": "deepfm", "outcome": ["helped", "neutral"]},
+        {"knobs": ["lr", "dropout"], "where": {"seeds": {"$gte": 4}}},
+        {"where": {"ds_rows": {"$ne": 1e6}}},
+        {"where": {"model": {"$nin": ["lr", "fm"]}}},
+    ],
+)
+def test_post_filter_gives_the_same_hits_as_the_sqlite_filter(tmp_path, embedder, filters):
+    """Many candidates, few wanted: the Python post-filter path must return exactly what the
+    filtered Chroma query returns (forced by disabling the post-filter)."""
+    rng = random.Random(7)
+    knob_pool = {"lr": (1e-3, 3e-4), "dropout": (0.0, 0.2), "embed_dim": (16, 32), "wd": (0, 1e-5)}
+    corpus = []
+    for i in range(240):
+        name = rng.choice(list(knob_pool))
+        old, new = knob_pool[name]
+        gain, half = rng.gauss(0, 0.6), rng.uniform(0.1, 1.0)
+        model = rng.choice(["fm", "deepfm", "dcn_v2", "lr"])
+        text = f"Setting {name} to {new} on {model} changed NE by {gain:.2f}% (run {i})"
+        corpus.append(
+            make(f"i{i}", text, {name: new}, {name: old}, gain, gain - half, gain + half,
+                 seeds=rng.randint(1, 8), model=model,
+                 dataset={"source": "criteo", "rows": rng.choice([1e5, 1e6])})
+        )  # fmt: skip
+    mem = InsightMemory(open_chroma(tmp_path / "eq"), embedder)
+    mem.add(corpus)
+    for query in ("lower learning rate on deepfm", "dropout regularisation", "embedding size"):
+        fast = mem.search(query, k=3, **filters)
+        assert len(fast) == 3
+        slow_mem = InsightMemory(open_chroma(tmp_path / "eq"), embedder)
+        slow_mem._post_filtered = lambda *a, **k: None  # type: ignore[method-assign]
+        slow = slow_mem.search(query, k=3, **filters)
+        assert [h.model_dump() for h in fast] == [h.model_dump() for h in slow]
+        assert any(h.conflicts for h in fast)  # the index path also links contradictions
+
+
+def test_index_sees_insights_added_by_another_process(tmp_path, embedder):
+    path = tmp_path / "shared"
+    reader = InsightMemory(open_chroma(path), embedder)
+    reader.add(CORPUS)
+    assert [h.insight.id for h in reader.search("regularisation", outcome="hurt")] == ["drop-up"]
+    writer = InsightMemory(open_chroma(path), embedder)  # stands in for the insight server
+    other = make("drop-up-2", "Dropout 0.3 hurt NE on FM", {"dropout": 0.3}, {"dropout": 0.0},
+                 -0.4, -0.8, -0.1, model="fm")  # fmt: skip
+    writer.add([other])
+    hurt = {h.insight.id for h in reader.search("dropout hurt", outcome="hurt")}
+    assert hurt == {"drop-up", "drop-up-2"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rea.memory.chroma import open_chroma
 from rea.memory.embeddings import MiniLMEmbedder
 from rea.memory.insights import Effect, Evidence, Insight, InsightMemory, outcome_for

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+
 from rea.trainers.config import MODEL_FAMILIES, parse_config
 from rea.trainers.data.types import Schema
 from rea.trainers.errors import ConfigError, DataError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from rea.trainers.config import MODEL_FAMILIES, parse_config
 from rea.trainers.data.types import Schema
 from rea.trainers.models import build_model

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from rea.memory.research import ResearchCard, load_cards, parse_cards
 from rea.trainers.config import MODEL_FAMILIES, apply_delta, default_config
 from rea.trainers.errors import ConfigError

@@ -6,6 +6,7 @@ Uses a real embedded PersistentClient and the bundled MiniLM embedder (loaded on
 from __future__ import annotations
 
 import pytest
+
 from rea.memory.chroma import open_chroma
 from rea.memory.embeddings import MiniLMEmbedder
 from rea.memory.research import ResearchLibrary, load_cards

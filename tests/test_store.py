@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
-from rea.memory.errors import DuplicateKey, IllegalTransition, InvalidValue, NotFound
-from rea.memory.tables import Job, JobEventRow
-from rea.trainers.errors import ConfigError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from test_store_db import BACKENDS, open_store, store_databases  # noqa: F401
+
+from rea.memory.errors import DuplicateKey, IllegalTransition, InvalidValue, NotFound
+from rea.memory.tables import Job, JobEventRow
+from rea.trainers.errors import ConfigError
 
 BASELINE = {"model": "dcn_v2", "lr": 0.002, "mlp_dims": [64, 32]}
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
 from rea.memory.db import default_database_url, make_engine
 from rea.memory.store import ExperimentStore
 from rea.memory.tables import STORE_METADATA, VERSION_TABLE
 from rea.trainers.errors import ConfigError
-from sqlalchemy import Engine, text
 
 PG_URL = os.environ.get(
     "REA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

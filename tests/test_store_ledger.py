@@ -7,9 +7,10 @@ import threading
 import time
 
 import pytest
+from test_store_db import BACKENDS, open_store, store_databases  # noqa: F401
+
 import rea.memory.ledger as ledger_module
 from rea.memory.errors import BudgetExceeded, IllegalTransition, NotFound
-from test_store_db import BACKENDS, open_store, store_databases  # noqa: F401
 
 CONFIG = {"model": "fm"}
 

@@ -145,3 +145,21 @@ def test_cpu_training_does_not_leak_threads_setting():
     before = torch.get_num_threads()
     train({"model": "lr", "epochs": 1}, TINY)
     assert torch.get_num_threads() == before
+
+
+def test_embedding_l2_shrinks_the_used_rows(tiny, monkeypatch):
+    import rea.trainers.train as train_mod
+
+    norms = {}
+    original = train_mod._Run.result
+
+    def spy(self, t0, ref):
+        tables = self.model.embedding_parameters()
+        norms[self.config.emb_l2] = sum(float(t.detach().norm()) for t in tables)
+        return original(self, t0, ref)
+
+    monkeypatch.setattr(train_mod._Run, "result", spy)
+    base = {"model": "fm", "epochs": 2, "batch_size": 256, "lr": 0.01, "embedding_lr": 0.01}
+    train({**base, "emb_l2": 0.0}, tiny)
+    train({**base, "emb_l2": 0.5}, tiny)
+    assert norms[0.5] < 0.8 * norms[0.0]

@@ -185,6 +185,11 @@ class _Run:
         # Start at the base rate, so the first steps don't spend themselves on the bias.
         with torch.no_grad():
             self.model.output_bias.fill_(math.log(ctr / (1 - ctr)))
+        # Check every split's ids once up front, then skip the per-batch check in the hot loop.
+        for split in (data.train, data.valid, data.test):
+            if len(split):
+                self.model.validate_inputs(split.sparse, split.dense)
+        self.model.check_inputs = False
         self.opt = build_optimizers(config, self.model)
         steps_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
         self.schedule = LrSchedule(config, steps_per_epoch * config.epochs)
@@ -237,10 +242,13 @@ class _Run:
 
     def _train_step(self, batch) -> float:
         self.opt.scale_lr(self.schedule.factor(self.step))
-        logits, emb_sq = self.model.forward_with_reg(batch.sparse, batch.dense)
+        if self.config.emb_l2:
+            logits, emb_sq = self.model.forward_with_reg(batch.sparse, batch.dense)
+        else:  # skip squaring every looked-up row when there is no penalty
+            logits, emb_sq = self.model(batch.sparse, batch.dense), None
         loss = loss_fn(self.config, logits, batch.label)
         value = self.guard.check_loss(loss, self.step)
-        if self.config.emb_l2:
+        if emb_sq is not None:
             loss = loss + self.config.emb_l2 * emb_sq
         self.opt.zero_grad()
         loss.backward()

@@ -13,11 +13,12 @@ import os
 from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
 from rea.memory.db import make_engine
 from rea.memory.tables import STORE_METADATA, VERSION_TABLE, UTCDateTime
 from rea.trainers.errors import ConfigError
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 # Any fixed 64-bit number: concurrent migrators on PostgreSQL queue on this advisory lock.
 PG_MIGRATION_LOCK = 0x5245_4153_544F_5245

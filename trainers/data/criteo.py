@@ -39,7 +39,7 @@ def detect_layout(path: Path) -> tuple[str, Columns, bool]:
         )
     sep = "\t" if "\t" in first else ","
     cells = [c.strip().strip('"') for c in first.split(sep)]
-    header = cells[0].lower() == "label"
+    header = "label" in (c.lower() for c in cells)
     if not header:
         return (
             sep,

@@ -28,6 +28,13 @@ def _fail(path: Path, line: int, problem: str) -> DataError:
     )
 
 
+def _count_problem(found: int, nfeat: int) -> str:
+    return (
+        f"{found} idx:value pairs, but other lines have {nfeat} "
+        "(field = position in the line, so the count must not vary)"
+    )
+
+
 def _split_lines(path: Path, max_rows: int | None, nfeat: int | None, skip: bool):
     """Split lines into labels and pair tokens; drop (or fail on) lines with a wrong pair count.
 
@@ -45,8 +52,7 @@ def _split_lines(path: Path, max_rows: int | None, nfeat: int | None, skip: bool
                     raise _fail(path, no, "no idx:value pairs after the label")
             if len(parts) - 1 != nfeat:
                 if not skip:
-                    raise _fail(path, no, f"{len(parts) - 1} idx:value pairs, but other lines have "
-                                f"{nfeat} (field = position in the line, so the count must not vary)")  # fmt: skip
+                    raise _fail(path, no, _count_problem(len(parts) - 1, nfeat))
                 skipped += 1
                 continue
             linenos.append(no)
@@ -58,12 +64,12 @@ def _split_lines(path: Path, max_rows: int | None, nfeat: int | None, skip: bool
 def _parse_pairs(flat: list[str], n: int, nfeat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """'idx:value' texts → idx [n, F] int64, value [n, F] float64, bad mask [n, F]."""
     split = [t.partition(":") for t in flat]
-    idx_text = np.asarray([s[0] for s in split], dtype=str)
-    val_text = [s[2] for s in split]
-    bad = np.asarray([not s[1] or not s[2] for s in split], dtype=bool).reshape(-1)
-    idx_f, bad_idx = parse_numbers(idx_text)
-    value, bad_val = parse_numbers(val_text)
-    bad |= bad_idx | bad_val | np.isnan(idx_f) | (idx_f < 0) | (idx_f != np.floor(idx_f))
+    bad = np.fromiter((not s[1] or not s[0] or not s[2] for s in split), bool, len(split))
+    idx_f, bad_idx = parse_numbers([s[0] for s in split])
+    value, bad_val = parse_numbers([s[2] for s in split])
+    with np.errstate(invalid="ignore"):
+        bad_idx |= np.isnan(idx_f) | (idx_f < 0) | (idx_f >= 2**62) | (idx_f != np.floor(idx_f))
+    bad |= bad_idx | bad_val | np.isnan(value)
     idx = np.where(bad, 0, np.nan_to_num(idx_f)).astype(np.int64)
     return idx.reshape(n, nfeat), value.reshape(n, nfeat), bad.reshape(n, nfeat)
 

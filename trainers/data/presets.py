@@ -21,9 +21,15 @@ class SyntheticPreset:
     dense_missing[d]: share of rows where dense feature d is missing; dense_parent[d]: the field
     whose id shifts feature d's log-mean (-1 = none).
     first_order / dense_first_order: the sum of per-id effects / of dense effects.
-    pairs: (field i, field j, strength): a rank-`rank` dot product of per-id latent vectors.
+    tail_effect: a first-order effect shared by rare ids (-Σ_f log(1 + frequency rank)): rare
+    ids click less, so an OOV bucket trained on them (min_count > 1) learns something that
+    their own barely-seen embeddings cannot.
+    pairs: (field i, field j, strength): strength × <U_i[id_i], U_j[id_j]>, a dot product of
+    rank-`rank` latent vectors; each field has ONE latent table shared by all its pairs (as in a
+    field-weighted FM), and a negative strength flips the sign of that pair's term.
     cat_dense: (field, dense, strength): a per-id coefficient times the (log-scaled) dense value.
-    triples: (i, j, k, strength): a rank-`rank` three-way product of per-id latent vectors.
+    triples: (i, j, k, strength): a rank-`rank` three-way product of per-id latent vectors
+    (mean 0.7, so the term also has lower-order parts, as real interactions do).
     smooth_fields / smooth: cos(2·h) with h the normalised sum of a scalar latent per field, a
     genuinely higher-order function of those fields.
     """
@@ -37,6 +43,7 @@ class SyntheticPreset:
     target_ctr: float
     first_order: float
     dense_first_order: float
+    tail_effect: float = 0.0
     pairs: tuple[tuple[int, int, float], ...] = ()
     cat_dense: tuple[tuple[int, int, float], ...] = ()
     triples: tuple[tuple[int, int, int, float], ...] = ()
@@ -83,11 +90,19 @@ class SyntheticPreset:
         return out
 
 
+# fmt: off
+_CRITEO_CARDS = (1460, 583, 200_000, 100_000, 305, 24, 12_517, 633, 3, 50_000, 5683, 200_000, 3194,
+                 27, 14_992, 150_000, 10, 5652, 2173, 4, 180_000, 18, 15, 80_000, 105, 60_000)
+_LONG_TAIL_CARDS = (10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 30_000, 80_000, 300_000,
+                    150_000, 40_000, 250_000, 60_000, 120_000, 400_000, 15_000, 90_000, 350_000,
+                    25_000, 180_000)
+# fmt: on
+
+
 def _criteo_like() -> SyntheticPreset:
     # Cardinalities shaped like Criteo's 26 fields, the largest scaled down to 50k–200k so that a
     # 100k-row sample still has a long tail of ids seen once or twice.
-    cards = (1460, 583, 200_000, 100_000, 305, 24, 12_517, 633, 3, 50_000, 5683, 200_000, 3194,
-             27, 14_992, 150_000, 10, 5652, 2173, 4, 180_000, 18, 15, 80_000, 105, 60_000)  # fmt: skip
+    cards = _CRITEO_CARDS
     zipf = tuple(1.15 if k >= 50_000 else 1.05 if k >= 5000 else 0.9 for k in cards)
     # Missing shares close to Criteo's I1..I13.
     missing = (0.45, 0.0, 0.21, 0.22, 0.03, 0.22, 0.04, 0.0, 0.04, 0.45, 0.04, 0.77, 0.22)
@@ -102,6 +117,7 @@ def _criteo_like() -> SyntheticPreset:
         target_ctr=0.25,
         first_order=1.0,
         dense_first_order=0.4,
+        tail_effect=0.4,
         pairs=(
             (0, 1, 0.45),
             (4, 7, 0.4),
@@ -119,29 +135,41 @@ def _criteo_like() -> SyntheticPreset:
 
 
 def _interaction_heavy() -> SyntheticPreset:
+    # Calibrated at 50k rows (docs/data.md): fields 0-3 form a clique of pairs with mixed signs
+    # (not representable by FM's all-pairs-weight-1 form at low rank: DCN's learned weights fit
+    # it), fields 4/5 and 6/7 are plain FM-style pairs, two three-way terms and a smooth term
+    # reward deeper models, and first-order effects are kept small.
     return SyntheticPreset(
         name="interaction-heavy",
-        description="10 moderate-cardinality fields (20-500 ids) whose effects are mostly "
-        "pairwise and higher-order: LR < FM < DCN-v2 clearly. Calibrated for 40-60k rows.",
-        cardinalities=(20, 40, 60, 100, 150, 200, 300, 400, 500, 30),
-        zipf=(0.6, 0.7, 0.7, 0.8, 0.8, 0.8, 0.9, 0.9, 0.9, 0.6),
+        description="10 moderate-cardinality fields (10-500 ids) whose effects are mostly "
+        "pairwise and higher-order: LR < FM < DCN-v2 clearly. Calibrated at 50k rows.",
+        cardinalities=(10, 12, 16, 20, 24, 30, 40, 50, 200, 500),
+        zipf=(0.3, 0.3, 0.4, 0.4, 0.4, 0.5, 0.5, 0.5, 0.8, 1.0),
         dense_missing=(0.0, 0.1, 0.0, 0.2),
-        dense_parent=(-1, 3, -1, 6),
+        dense_parent=(-1, 3, -1, 8),
         target_ctr=0.25,
-        first_order=0.5,
-        dense_first_order=0.25,
-        pairs=((0, 1, 1.0), (2, 3, 1.0), (4, 5, 0.9), (6, 7, 0.9), (1, 8, 0.8), (3, 9, 0.8)),
-        cat_dense=((0, 0, 0.6), (5, 1, 0.6)),
-        triples=((0, 2, 4, 0.8), (1, 3, 9, 0.7)),
-        smooth_fields=(6, 8, 9),
-        smooth=0.7,
-        rank=3,
+        first_order=0.7,
+        dense_first_order=0.3,
+        pairs=(
+            (0, 1, 0.4),
+            (0, 2, 0.4),
+            (0, 3, -0.4),
+            (1, 2, -0.4),
+            (1, 3, 0.4),
+            (2, 3, 0.4),
+            (4, 5, 0.9),
+            (6, 7, 0.9),
+        ),
+        cat_dense=((7, 0, 0.4), (8, 1, 0.4)),
+        triples=((0, 4, 6, 0.8), (1, 5, 7, 0.6)),
+        smooth_fields=(2, 3, 8),
+        smooth=0.5,
+        rank=2,
     )
 
 
 def _sparse_long_tail() -> SyntheticPreset:
-    cards = (10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 30_000, 80_000, 300_000, 150_000,
-             40_000, 250_000, 60_000, 120_000, 400_000, 15_000, 90_000, 350_000, 25_000, 180_000)  # fmt: skip
+    cards = _LONG_TAIL_CARDS
     return SyntheticPreset(
         name="sparse-long-tail",
         description="20 very high-cardinality fields with heavy Zipf tails (most ids seen once or "
@@ -151,7 +179,8 @@ def _sparse_long_tail() -> SyntheticPreset:
         dense_missing=(0.0, 0.3, 0.1),
         dense_parent=(2, -1, -1),
         target_ctr=0.03,
-        first_order=1.2,
+        first_order=1.0,
+        tail_effect=0.8,
         dense_first_order=0.3,
         pairs=((0, 1, 0.5), (2, 6, 0.5), (10, 15, 0.4)),
         cat_dense=((0, 0, 0.3),),

@@ -139,6 +139,19 @@ def _apply_dense(
     return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
+def _split_facts(splits: list[Split]) -> dict[str, dict[str, float]]:
+    """rows, ctr and oov_rate (share of categorical cells that are id 0) per split."""
+    names = ("train", "valid", "test")
+    facts: dict[str, dict[str, float]] = {"rows": {}, "ctr": {}, "oov_rate": {}}
+    for name, s in zip(names, splits, strict=True):
+        facts["rows"][name] = len(s)
+        facts["ctr"][name] = float(s.label.double().mean()) if len(s) else 0.0
+        facts["oov_rate"][name] = (
+            float((s.sparse == 0).double().mean()) if s.sparse.numel() else 0.0
+        )
+    return facts
+
+
 def build_ctr_data(
     splits: tuple[RawTable, RawTable, RawTable], params: dict[str, Any], info: dict[str, Any]
 ) -> CtrData:
@@ -160,16 +173,6 @@ def build_ctr_data(
                 true_prob=prob,
             )
         )
-    names = ("train", "valid", "test")
-    info = {
-        **info,
-        "data_params": dict(params),
-        "rows": {n: len(s) for n, s in zip(names, tensors, strict=True)},
-        "ctr": {n: float(s.label.double().mean()) for n, s in zip(names, tensors, strict=True)},
-        "oov_rate": {
-            n: float((s.sparse == 0).double().mean()) if s.sparse.numel() else 0.0
-            for n, s in zip(names, tensors, strict=True)
-        },
-    }
+    info = {**info, "data_params": dict(params), **_split_facts(tensors)}
     schema = Schema(splits[0].sparse_names, splits[0].dense_names, tuple(cards))
     return CtrData(tensors[0], tensors[1], tensors[2], schema, info)

@@ -48,19 +48,6 @@ class RawTable:
         )
 
 
-def concat_tables(tables: list[RawTable]) -> RawTable:
-    """Stack tables with the same fields (codes must share one code space)."""
-    first = tables[0]
-    probs = [t.true_prob for t in tables]
-    return replace(
-        first,
-        sparse=np.concatenate([t.sparse for t in tables]),
-        dense=np.concatenate([t.dense for t in tables]),
-        label=np.concatenate([t.label for t in tables]),
-        true_prob=None if any(p is None for p in probs) else np.concatenate(probs),
-    )
-
-
 def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """Rows per split for `n` rows: train and valid rounded, test takes the rest."""
     n_train = round(n * fractions[0])

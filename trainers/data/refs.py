@@ -32,6 +32,7 @@ _OPTIONS = {
 }
 _SEPARATORS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 MAX_SYNTHETIC_ROWS = 50_000_000
+_GRAMMAR = "synthetic:<preset>, criteo:PATH, libfm:TRAIN[,VALID[,TEST]], csv:PATH (options after ?)"
 Fractions = tuple[float, float, float]
 
 
@@ -148,40 +149,45 @@ def _names(value: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
+_SCHEMA_FIX = "Declare the columns: ?label=COL&sparse=A,B&dense=X,Y, or ?schema=SCHEMA.json"
+
+
+def _schema_file(ref: str, text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(label, sparse, dense) from a schema JSON file {"label": ..., "sparse": [...], "dense": [...]}."""
+    path = _existing_file(ref, text)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _fail(ref, f"schema file {path} is not valid JSON ({err})", _SCHEMA_FIX) from None
+    keys_ok = isinstance(doc, dict) and not set(doc) - {"label", "sparse", "dense"}
+    if not keys_ok or not isinstance(doc.get("label"), str):
+        raise _fail(ref, f"schema file {path} must be an object with a string label", _SCHEMA_FIX)
+    if not all(isinstance(doc.get(k, []), list) for k in ("sparse", "dense")):
+        raise _fail(ref, f"schema file {path}: sparse and dense must be lists", _SCHEMA_FIX)
+    return (
+        doc["label"],
+        tuple(map(str, doc.get("sparse", []))),
+        tuple(map(str, doc.get("dense", []))),
+    )
+
+
 def _csv_schema(ref: str, opts: dict[str, str]) -> dict[str, Any]:
-    """label / sparse / dense for csv:, from inline options or a schema JSON file."""
-    fix = "Declare the columns: ?label=COL&sparse=A,B&dense=X,Y, or ?schema=SCHEMA.json"
+    """label / sparse / dense / sep for csv:, from inline options or a schema JSON file."""
     inline = {k: opts[k] for k in ("label", "sparse", "dense") if k in opts}
+    if "schema" in opts and inline:
+        raise _fail(ref, "both schema= and label/sparse/dense given", "Use one of the two")
     if "schema" in opts:
-        if inline:
-            raise _fail(ref, "both schema= and label/sparse/dense given", "Use one of the two")
-        path = _existing_file(ref, opts["schema"])
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise _fail(ref, f"schema file {path} is not valid JSON ({err})", fix) from None
-        if not isinstance(doc, dict) or set(doc) - {"label", "sparse", "dense"}:
-            raise _fail(
-                ref, f"schema file {path} must be an object with keys label, sparse, dense", fix
-            )
-        lists_ok = all(isinstance(doc.get(k, []), list) for k in ("sparse", "dense"))
-        if not isinstance(doc.get("label"), str) or not lists_ok:
-            raise _fail(ref, f"schema file {path}: label must be a string, sparse/dense lists", fix)
-        label, sparse, dense = doc["label"], doc.get("sparse", []), doc.get("dense", [])
-        sparse, dense = tuple(map(str, sparse)), tuple(map(str, dense))
+        label, sparse, dense = _schema_file(ref, opts["schema"])
     else:
-        label, sparse, dense = (
-            inline.get("label"),
-            _names(inline.get("sparse", "")),
-            _names(inline.get("dense", "")),
-        )
+        label = inline.get("label")
+        sparse, dense = _names(inline.get("sparse", "")), _names(inline.get("dense", ""))
     if not label or not (sparse or dense):
-        raise _fail(ref, "csv needs a label column and at least one sparse or dense column", fix)
+        problem = "csv needs a label column and at least one sparse or dense column"
+        raise _fail(ref, problem, _SCHEMA_FIX)
     cols = [label, *sparse, *dense]
     if len(set(cols)) != len(cols):
         raise _fail(ref, f"a column is declared twice in {cols}", "Name each column once")
-    sep = opts.get("sep", ",")
-    sep = _SEPARATORS.get(sep, sep)
+    sep = _SEPARATORS.get(opts.get("sep", ","), opts.get("sep", ","))
     if len(sep) != 1:
         raise _fail(ref, f"sep={sep!r} is not one character", "Use e.g. sep=, or sep=; or sep=tab")
     return {"label": label, "sparse": sparse, "dense": dense, "sep": sep}
@@ -210,8 +216,8 @@ def parse_ref(ref: str) -> DataRef:
         raise DataError(f"data reference must be a string, got {type(ref).__name__}")
     scheme, colon, rest = ref.partition(":")
     if not colon or scheme not in SCHEMES:
-        raise _fail(ref, f"unknown scheme {scheme!r}" if colon else "no scheme",
-                    "Use synthetic:<preset>, criteo:PATH, libfm:TRAIN[,VALID[,TEST]] or csv:PATH")  # fmt: skip
+        problem = f"unknown scheme {scheme!r}" if colon else "no scheme"
+        raise _fail(ref, problem, f"Use one of: {_GRAMMAR}")
     target, _, query = rest.partition("?")
     opts = _query(ref, query, scheme)
     if scheme == "synthetic":

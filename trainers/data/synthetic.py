@@ -4,7 +4,8 @@ A preset (presets.py) plus a seed defines a *world*: Zipf id frequencies per cat
 log-normal count-like dense features (some shifted by a categorical field), and a true logit
 
     z = bias + Σ_f a_f[id_f] + Σ_d b_d·g_d                      first order
-          + Σ_pairs <U_i[id_i], V_j[id_j]>                       low-rank pairwise
+          - Σ_f log(1 + rank_f(id_f))                            rare ids click less (tail)
+          + Σ_pairs s_ij·<U_i[id_i], U_j[id_j]>                  low-rank pairwise (FwFM-like)
           + Σ_cat×dense c_f[id_f]·g_d                             categorical × dense
           + Σ_triples Σ_r A_i[id_i,r]·B_j[id_j,r]·C_k[id_k,r]     three-way
           + cos(2·Σ_f q_f[id_f] / √n)                             smooth, higher-order
@@ -34,6 +35,9 @@ from .raw import RawTable
 
 CALIBRATION_ROWS = 20_000  # rows used to scale the logit's parts and to solve the bias
 BLOCK_ROWS = 16_384  # rows drawn per independent random block (prefix-stable generation)
+# Three-way latents have this mean (not 0): the product then also has first- and second-order
+# parts, as real interactions do, which is what lets SGD find its pure three-way part at all.
+TRIPLE_MEAN = 0.7
 
 
 @dataclass
@@ -42,6 +46,7 @@ class _World:
 
     preset: SyntheticPreset
     perms: list[np.ndarray]  # [K_f] rank → id
+    rank_of: list[np.ndarray]  # [K_f] id → frequency rank (0 = most frequent)
     first: list[np.ndarray]  # [K_f] first-order effect per id
     dense_mu: np.ndarray  # [D] log-mean
     dense_sigma: np.ndarray  # [D] log-std
@@ -68,9 +73,11 @@ def _draw_world(p: SyntheticPreset, rng: np.random.Generator) -> _World:
     paired = {f for pair in p.pairs for f in pair[:2]}
     field_w = rng.uniform(0.3, 1.0, len(cards))
     normal = rng.standard_normal
+    perms = [rng.permutation(k) for k in cards]
     return _World(
         preset=p,
-        perms=[rng.permutation(k) for k in cards],
+        perms=perms,
+        rank_of=[np.argsort(perm) for perm in perms],
         first=[normal(k) * w for k, w in zip(cards, field_w, strict=True)],
         dense_mu=rng.uniform(0.0, 4.0, p.num_dense),
         dense_sigma=rng.uniform(0.6, 1.6, p.num_dense),
@@ -78,7 +85,7 @@ def _draw_world(p: SyntheticPreset, rng: np.random.Generator) -> _World:
         dense_weight=normal(p.num_dense),
         latent=[normal((k, p.rank)) if f in paired else None for f, k in enumerate(cards)],
         cat_dense=[normal(cards[f]) for f, _, _ in p.cat_dense],
-        triples=[tuple(normal((cards[f], p.rank)) for f in t[:3]) for t in p.triples],
+        triples=[tuple(TRIPLE_MEAN + normal((cards[f], p.rank)) for f in t[:3]) for t in p.triples],
         smooth=[normal(cards[f]) for f in p.smooth_fields],
     )
 
@@ -122,6 +129,7 @@ def _parts(w: _World, ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
     """The logit's parts before scaling, one column each. Returns [n, P]."""
     p, g = w.preset, _scaled_dense(w, dense)
     cols = [sum(a[ids[:, f]] for f, a in enumerate(w.first)), g @ w.dense_weight]
+    cols.append(-sum(np.log1p(r[ids[:, f]]) for f, r in enumerate(w.rank_of)))  # rare: lower
     for i, j, _ in p.pairs:
         cols.append(np.einsum("nr,nr->n", w.latent[i][ids[:, i]], w.latent[j][ids[:, j]]))
     for (f, d, _), c in zip(p.cat_dense, w.cat_dense, strict=True):
@@ -136,7 +144,7 @@ def _parts(w: _World, ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
 
 def _strengths(p: SyntheticPreset) -> np.ndarray:
     """Target standard deviation of each part, in `_parts` column order. [P]."""
-    s = [p.first_order, p.dense_first_order, *(x[-1] for x in p.pairs)]
+    s = [p.first_order, p.dense_first_order, p.tail_effect, *(x[-1] for x in p.pairs)]
     s += [x[-1] for x in p.cat_dense] + [x[-1] for x in p.triples]
     s += [p.smooth] if p.smooth_fields else []
     return np.asarray(s, dtype=np.float64)
@@ -220,11 +228,12 @@ def generate_synthetic(preset: str | SyntheticPreset, rows: int, seed: int) -> R
     w = build_world(p, seed)
     blocks = []
     for b, start in enumerate(range(0, rows, BLOCK_ROWS)):
-        rng = _rng(seed, p, 2, b)
-        ids, dense = _sample_features(w, rng, min(BLOCK_ROWS, rows - start))
+        # Every block draws a full BLOCK_ROWS (the last is cut), so rows never shift draws.
+        rng, keep = _rng(seed, p, 2, b), min(BLOCK_ROWS, rows - start)
+        ids, dense = _sample_features(w, rng, BLOCK_ROWS)
         prob = sigmoid(true_logit(w, ids, dense))
         label = (rng.random(prob.size) < prob).astype(np.float32)
-        blocks.append((ids, dense, label, prob))
+        blocks.append((ids[:keep], dense[:keep], label[:keep], prob[:keep]))
     return RawTable(
         sparse_names=tuple(f"C{i + 1}" for i in range(p.num_sparse)),
         dense_names=tuple(f"I{i + 1}" for i in range(p.num_dense)),

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, count, islice
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,12 @@ class TokenCodes:
     """Gives each distinct text token of one field a code 0, 1, 2... in order of first sight."""
 
     def __init__(self) -> None:
-        self.index: dict[str, int] = {}
+        # A missing key gets the next integer: the whole lookup loop runs in C via map().
+        self.index: defaultdict[str, int] = defaultdict(count().__next__)
 
-    def encode(self, tokens: np.ndarray) -> np.ndarray:
-        """[n] str → [n] int64 codes (one dict lookup per distinct token, not per cell)."""
-        uniq, inverse = np.unique(tokens, return_inverse=True)
-        index = self.index
-        codes = np.fromiter((index.setdefault(t, len(index)) for t in uniq.tolist()), np.int64)
-        return codes[inverse.reshape(-1)] if uniq.size else np.zeros(0, dtype=np.int64)
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """[n] tokens → [n] int64 codes."""
+        return np.fromiter(map(self.index.__getitem__, tokens), np.int64, len(tokens))
 
     def tokens(self) -> list[str]:
         return list(self.index)
@@ -47,16 +46,17 @@ class TokenCodes:
 
 def parse_numbers(cells: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Text → float64, with '' (and 'nan') as NaN = missing. Returns values [n], bad mask [n]."""
-    arr = np.asarray(cells, dtype=str)
-    arr = np.where(arr == "", "nan", arr)
+    obj = np.array(cells, dtype=object)
+    if obj.size:
+        obj[obj == ""] = "nan"
     try:
-        values = arr.astype(np.float64)
+        values = obj.astype(np.float64)  # float() per cell, in C
         return values, np.isinf(values)
-    except ValueError:
+    except (ValueError, TypeError):
         pass
-    values = np.full(arr.shape, np.nan)
-    bad = np.zeros(arr.shape, dtype=bool)
-    for i, cell in enumerate(arr.tolist()):
+    values = np.full(obj.shape, np.nan)
+    bad = np.zeros(obj.shape, dtype=bool)
+    for i, cell in enumerate(obj.tolist()):
         try:
             values[i] = float(cell)
         except ValueError:
@@ -79,10 +79,14 @@ class Columns:
 
 @dataclass
 class _Chunk:
+    """One parsed chunk. sparse holds token lists until `read_delimited` swaps in codes; `ok`
+    marks the rows that parsed (the others are dropped once the tokens are encoded)."""
+
     label: np.ndarray
     dense: np.ndarray
-    sparse: list[np.ndarray]
+    sparse: list
     skipped: int
+    ok: np.ndarray
 
 
 def _fail(cols: Columns, line: int, problem: str) -> DataError:
@@ -107,22 +111,21 @@ def _parse_chunk(rows: list[list[str]], first: int, cols: Columns, skip: bool) -
     """Parse records whose first one is on line `first`: labels [n], dense [n, D], tokens F × [n]."""
     keep, wrong = _check_widths(rows, first, cols, skip)
     good = rows if keep.size == len(rows) else [rows[i] for i in keep]
-    table = list(zip(*good, strict=True)) if good else [()] * cols.ncols
+    flat = list(chain.from_iterable(good))  # row-major cells; column c is flat[c::ncols]
     checks = []  # (bad mask, column index, what is wrong)
-    label, bad = parse_numbers(table[cols.label])
+    label, bad = parse_numbers(flat[cols.label :: cols.ncols])
     checks.append((bad | ~np.isin(label, (0.0, 1.0)), cols.label, "is not a label 0 or 1"))
     dense = np.empty((len(good), len(cols.dense)))
     for d, c in enumerate(cols.dense):
-        dense[:, d], bad = parse_numbers(table[c])
+        dense[:, d], bad = parse_numbers(flat[c :: cols.ncols])
         checks.append((bad, c, "is not a number"))
     row_bad = np.logical_or.reduce([bad for bad, _, _ in checks])
     if row_bad.any() and not skip:
         i = int(np.argmax(row_bad))
         c, what = next((c, w) for bad, c, w in checks if bad[i])
         raise _fail(cols, first + int(keep[i]), f"field {cols.names[c]}: {good[i][c]!r} {what}")
-    ok = ~row_bad
-    sparse = [np.asarray(table[c], dtype=str)[ok] for c in cols.sparse]
-    return _Chunk(label[ok].astype(np.float32), dense[ok], sparse, wrong + int(row_bad.sum()))
+    sparse = [flat[c :: cols.ncols] for c in cols.sparse]
+    return _Chunk(label.astype(np.float32), dense, sparse, wrong + int(row_bad.sum()), ~row_bad)
 
 
 def _chunks(cols: Columns, sep: str, quoting: int, header: bool, max_rows: int | None):
@@ -154,10 +157,10 @@ def read_delimited(
     parts: list[_Chunk] = []
     try:
         for first, rows in _chunks(cols, sep, quoting, header, max_rows):
-            chunk = _parse_chunk(rows, first, cols, skip_bad_lines)
-            # Swap each chunk's token strings for int codes at once: strings cost ~8x the memory.
-            chunk.sparse = [c.encode(t) for c, t in zip(codes, chunk.sparse, strict=True)]
-            parts.append(chunk)
+            c = _parse_chunk(rows, first, cols, skip_bad_lines)
+            # Swap the tokens for int codes chunk by chunk: strings cost ~8x the memory.
+            sparse = [enc.encode(t)[c.ok] for enc, t in zip(codes, c.sparse, strict=True)]
+            parts.append(_Chunk(c.label[c.ok], c.dense[c.ok], sparse, c.skipped, c.ok[c.ok]))
     except UnicodeDecodeError as err:
         raise DataError(
             f"{cols.fmt}: {cols.path} is not UTF-8 text ({err}). Convert it to UTF-8."

@@ -133,10 +133,10 @@ class CtrModel(nn.Module):
 
     def _run(self, sparse: Tensor, dense: Tensor, with_reg: bool) -> tuple[Tensor, Tensor]:
         if self.check_inputs:
-            self._check(sparse, dense)
+            self.validate_inputs(sparse, dense)
         return self.compute(sparse, dense, with_reg)
 
-    def _check(self, sparse: Tensor, dense: Tensor) -> None:
+    def validate_inputs(self, sparse: Tensor, dense: Tensor) -> None:
         f, d = self.schema.num_sparse, self.schema.num_dense
         if sparse.dim() != 2 or sparse.shape[1] != f or dense.dim() != 2 or dense.shape[1] != d:
             raise DataError(
