@@ -17,6 +17,7 @@ from rea.trainers.config import apply_delta, config_json_schema, default_config
 from rea.trainers.errors import ReaError
 from rea.trainers.events import JobSpec
 
+from .memory_cli import insights_app, research_app
 from .settings import Settings
 
 app = typer.Typer(
@@ -27,6 +28,10 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+
+
+app.add_typer(insights_app, name="insights")
+app.add_typer(research_app, name="research")
 
 
 @app.callback()

@@ -124,6 +124,7 @@ class MetadataIndex:
         self.by_sig: dict[str, set[str]] = {}
         self.count = -1  # collection count the index reflects; -1 = not built
         self.sample: list[dict[str, Any]] = []  # every n-th record at the last build
+        self._ranked: dict[str, list[str]] = {}  # sig_outcome -> ids by strength, lazily
 
     def ensure(self, collection: Any, total: int) -> None:
         """(Re)build from a full scan when the collection's count differs from ours."""
@@ -131,6 +132,7 @@ class MetadataIndex:
             return
         self.meta.clear()
         self.by_sig.clear()
+        self._ranked.clear()
         for offset in range(0, total, SCAN_BATCH):
             got = collection.get(include=["metadatas"], limit=SCAN_BATCH, offset=offset)
             self.put(got["ids"], got["metadatas"] or [])
@@ -152,18 +154,25 @@ class MetadataIndex:
             old = self.meta.get(iid)
             if old is not None:
                 self.by_sig.get(str(old.get("sig_outcome")), set()).discard(iid)
+                self._ranked.pop(str(old.get("sig_outcome")), None)
             elif self.count >= 0:
                 self.count += 1
             slim = _slim(dict(meta))
             self.meta[iid] = slim
             self.by_sig.setdefault(str(slim.get("sig_outcome")), set()).add(iid)
+            self._ranked.pop(str(slim.get("sig_outcome")), None)
 
     def strongest(self, sig_outcome: str, model: str | None, n: int) -> list[str]:
         """Ids of the `n` strongest records with this sig_outcome (and model, if given)."""
-        ids = [
-            i
-            for i in self.by_sig.get(sig_outcome, ())
-            if model is None or self.meta[i].get("model") == model
-        ]
-        ids.sort(key=lambda i: (-float(self.meta[i].get("strength", 0.0)), i))
-        return ids[:n]
+        ranked = self._ranked.get(sig_outcome)
+        if ranked is None:  # sorted once per signature, until a `put` touches it
+            ids = self.by_sig.get(sig_outcome, set())
+            ranked = sorted(ids, key=lambda i: (-float(self.meta[i].get("strength", 0.0)), i))
+            self._ranked[sig_outcome] = ranked
+        out: list[str] = []
+        for i in ranked:
+            if model is None or self.meta[i].get("model") == model:
+                out.append(i)
+                if len(out) == n:
+                    break
+        return out

@@ -35,7 +35,7 @@ Outcome = Literal["helped", "hurt", "neutral"]
 InsightSource = Literal["campaign", "import:optuna", "import:csv", "import:mlflow"]
 OPPOSITE: dict[str, str] = {"helped": "hurt", "hurt": "helped"}
 MIN_POST_FILTER = 200  # fewest unfiltered candidates scanned for a filtered search
-MAX_POST_FILTER = 3000  # most; a filter needing more goes to Chroma's SQLite filter instead
+MAX_POST_FILTER = 6000  # most; a filter needing more goes to Chroma's SQLite filter instead
 
 
 class Effect(BaseModel):
@@ -302,14 +302,18 @@ class InsightMemory:
             share = self._index.selectivity(flt)  # ~1 ms on a fixed ~1000-record sample
         except UnsupportedFilter:
             return None
-        # Scan 1.5x the candidates expected to hold `fetch` matches, unless that is more than
+        # Scan 2x the candidates expected to hold `fetch` matches, unless that is more than
         # MAX_POST_FILTER (very selective filters, where SQLite has few matches to collect).
-        wanted = math.ceil(1.5 * fetch / max(share, 1e-9))
+        wanted = math.ceil(2.0 * fetch / max(share, 1e-9))
         if flt is not None and wanted > MAX_POST_FILTER:
             return (
                 None if total > MAX_POST_FILTER else self._post_scan(embedding, pred, fetch, total)
             )
-        return self._post_scan(embedding, pred, fetch, min(total, max(fetch, wanted)))
+        scan = min(total, max(fetch, wanted))
+        kept = self._post_scan(embedding, pred, fetch, scan)
+        if kept is None and scan < min(total, MAX_POST_FILTER):  # unlucky: one wider try
+            kept = self._post_scan(embedding, pred, fetch, min(total, MAX_POST_FILTER))
+        return kept
 
     def _post_scan(
         self, embedding: Any, pred: Any, fetch: int, scan: int
