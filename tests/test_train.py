@@ -163,3 +163,26 @@ def test_embedding_l2_shrinks_the_used_rows(tiny, monkeypatch):
     train({**base, "emb_l2": 0.0}, tiny)
     train({**base, "emb_l2": 0.5}, tiny)
     assert norms[0.5] < 0.8 * norms[0.0]
+
+
+def test_row_sparse_adam_matches_torch_sparse_adam():
+    from rea.trainers.optim import RowSparseAdam
+
+    def run(opt_cls):
+        torch.manual_seed(0)
+        emb = torch.nn.Embedding(500, 8, sparse=True)
+        opt = opt_cls([emb.weight], lr=0.01)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(20):
+            ids = torch.randint(0, 60, (64, 5), generator=gen)  # repeated rows within a batch
+            loss = (emb(ids) ** 2).sum() + emb(ids)[:, 0].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return emb.weight.detach()
+
+    ours, theirs = run(RowSparseAdam), run(torch.optim.SparseAdam)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert torch.equal(
+        ours[60:], run(lambda p, lr: torch.optim.SGD(p, lr=0.0))[60:]
+    )  # unused rows stay
