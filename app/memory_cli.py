@@ -18,6 +18,10 @@ research_app = typer.Typer(help="The research library of technique cards.", no_a
 out = Console()
 
 
+def _print_json(items: list) -> None:
+    print(json.dumps([i.model_dump(mode="json") for i in items], indent=2))
+
+
 @insights_app.command("search")
 def insights_search(
     text: str,
@@ -30,8 +34,7 @@ def insights_search(
     """Insights relevant to TEXT, ranked by similarity and strength of evidence."""
     hits = open_memory(Settings()).insights.search(text, model=model, k=k)
     if as_json:
-        print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
-        return
+        return _print_json(hits)
     table = Table("score", "outcome", "statement", "conflicts")
     for h in hits:
         table.add_row(
@@ -77,8 +80,7 @@ def research_list(
 
     cards = [c for c in load_cards() if model is None or c.applies_to(model)]
     if as_json:
-        print(json.dumps([c.model_dump(mode="json") for c in cards], indent=2))
-        return
+        return _print_json(cards)
     table = Table("id", "title", "citation", "delta")
     for c in cards:
         table.add_row(c.id, c.title, c.citation.short(), json.dumps(c.delta))
@@ -95,7 +97,6 @@ def research_search(
     """Technique cards relevant to TEXT."""
     hits = open_memory(Settings()).research.search(text, model=model, k=k)
     if as_json:
-        print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
-        return
+        return _print_json(hits)
     for h in hits:
         out.print(f"{h.score:.3f}  {h.card.id}: {h.card.title} — {json.dumps(h.card.delta)}")

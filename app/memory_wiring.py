@@ -1,21 +1,17 @@
-"""Build the memory parts (SQL store, insight memory, research library) from `Settings`."""
+"""Build the memory parts (SQL store, insight memory, research library) from `Settings`.
+
+Each part is opened on first use, so a command that only searches insights neither migrates the
+SQL store nor embeds the research cards.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from rea.memory import ExperimentStore
 
 from .settings import Settings
-
-
-@dataclass
-class Memory:
-    """The agent's journal and its two hypothesis sources, opened on one Chroma client."""
-
-    store: ExperimentStore
-    insights: object  # rea.memory.InsightMemory (imported lazily: it pulls in chromadb and torch)
-    research: object  # rea.memory.ResearchLibrary
 
 
 def open_store(settings: Settings) -> ExperimentStore:
@@ -26,13 +22,41 @@ def open_store(settings: Settings) -> ExperimentStore:
     return store
 
 
-def open_memory(settings: Settings) -> Memory:
-    """Embedded Chroma under REA_HOME unless REA_CHROMA_URL names a server."""
-    from rea.memory import InsightMemory, ResearchLibrary, default_embedder, open_chroma
+class Memory:
+    """The agent's journal and its two hypothesis sources, sharing one Chroma client.
 
-    path = None if settings.chroma_url else settings.home / "chroma"
-    client = open_chroma(path=path, url=settings.chroma_url)
-    embedder = default_embedder()
-    research = ResearchLibrary(client, embedder)
-    research.index()
-    return Memory(open_store(settings), InsightMemory(client, embedder), research)
+    Chroma is embedded under REA_HOME unless REA_CHROMA_URL names a server.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def _chroma(self) -> tuple[Any, Any]:
+        from rea.memory import default_embedder, open_chroma
+
+        url = self.settings.chroma_url
+        client = open_chroma(path=None if url else self.settings.home / "chroma", url=url)
+        return client, default_embedder()
+
+    @cached_property
+    def store(self) -> ExperimentStore:
+        return open_store(self.settings)
+
+    @cached_property
+    def insights(self) -> Any:  # rea.memory.InsightMemory (lazy: it pulls in chromadb and torch)
+        from rea.memory import InsightMemory
+
+        return InsightMemory(*self._chroma)
+
+    @cached_property
+    def research(self) -> Any:  # rea.memory.ResearchLibrary, indexed (only changed cards re-embed)
+        from rea.memory import ResearchLibrary
+
+        library = ResearchLibrary(*self._chroma)
+        library.index()
+        return library
+
+
+def open_memory(settings: Settings) -> Memory:
+    return Memory(settings)
