@@ -20,7 +20,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(VENV)/bin/python -m pytest -q
+	LANGGRAPH_STRICT_MSGPACK=true $(VENV)/bin/python -m pytest -q
 
 bench-trainers:
 	bash .ci/install dev,bench

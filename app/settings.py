@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     brain: Literal["auto", "llm", "offline"] = "auto"
     llm_model: str = "gpt-4o-mini"
+    llm_structured_output: Literal["json_schema", "function_calling", "json_mode"] = Field(
+        "json_schema",
+        description="json_schema for OpenAI/vLLM; function_calling for servers "
+        "without response_format support (older llama.cpp, some Ollama builds).",
+    )
+    max_parallel_jobs: int = Field(2, ge=1, description="Local jobs running at once.")
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     webhook_secret: str | None = None

@@ -211,6 +211,14 @@ class ExperimentStore(JobsMixin, LedgerMixin):
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._get(Experiment, experiment_id)
 
+    def update_experiment(
+        self, experiment_id: str, *, config: dict[str, Any], config_delta: dict[str, Any]
+    ) -> Experiment:
+        """Replace an experiment's config (validated) and delta, e.g. after the debugger's fix;
+        the next job attempt runs the new config."""
+        changes = {"config": parse_config(config).model_dump(mode="json"), "config_delta": config_delta}
+        return self._update(Experiment, experiment_id, changes, {"config": None, "config_delta": None})
+
     def list_experiments(self, campaign_id: str, *, phase: str | None = None) -> list[Experiment]:
         conditions = [Experiment.campaign_id == campaign_id]
         conditions += [] if phase is None else [Experiment.phase == phase]

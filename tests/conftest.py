@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# The whole suite runs with LangGraph's strict msgpack allowlist (only state types it can prove
+# safe are deserialised), as production should: set before langgraph is imported.
+os.environ["LANGGRAPH_STRICT_MSGPACK"] = "true"
+
 import pytest
 import torch
+from stub_openai import stub_openai  # noqa: F401  (fixture: stub OpenAI server on loopback)
 
 # Tiny models on 2 shared cores run faster (and steadier) on one intra-op thread.
 torch.set_num_threads(1)

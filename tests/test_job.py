@@ -110,6 +110,9 @@ def test_fault_only_on_listed_attempts_and_conditions(tmp_path):
     smaller = {"model": "fm", "epochs": 1, "batch_size": 128, "embed_dim": 4}
     assert run_job(make_spec(tmp_path / "b", fault=fault, config=smaller)) == 0
     assert run_job(make_spec(tmp_path / "c", fault={"kind": "crashed"}, attempt=2)) == 0
+    # Input corruptions obey `attempts` too: the retry after a config error is clean.
+    assert run_job(make_spec(tmp_path / "d", fault={"kind": "config_error"}, attempt=2)) == 0
+    assert run_job(make_spec(tmp_path / "e", fault={"kind": "data_error"}, attempt=2)) == 0
 
 
 def test_external_sigterm_is_reported_as_killed(tmp_path):

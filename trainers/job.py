@@ -144,7 +144,8 @@ class _Job:
                 f"callback_url is set but {SECRET_ENV} is not in the job's environment; "
                 "the backend must pass the webhook secret to the job"
             )
-        config, data = corrupt_inputs(spec.fault, spec.config, spec.data)
+        fault = spec.fault if spec.fault and spec.fault.applies(spec.config, spec.attempt) else None
+        config, data = corrupt_inputs(fault, spec.config, spec.data)
         results = []
         deadline = _Deadline(spec.max_seconds)
         for seed in spec.seed_list:

@@ -1,0 +1,163 @@
+"""The launcher: submit approved jobs idempotently, inside the budget.
+
+    report = launch(store, backend, brain, campaign_id=c, thread_id=t, data=ref,
+                    requests=[LaunchRequest(experiment_id=e, attempt=1, max_seconds=120)],
+                    jobs_root=home / "jobs", callback_url=url)
+
+Per request: the job row (idempotency key `thread:experiment:attempt`, job id
+`<experiment>-a<attempt>`), a ledger reservation of its max_seconds (BudgetExceeded → the job is
+cancelled and skipped, never submitted), then the backend submission with a JobSpec whose
+max_seconds is 95% of the reservation (a last step that overruns stays paid for). Every step is
+idempotent, so replaying a launch after a crash creates, reserves and submits nothing new. The
+policy (LLM or offline) only orders the new requests and may lower their budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rea.agents.brain import Brain
+from rea.agents.llm import decide
+from rea.memory import BudgetExceeded, ExperimentStore, NotFound
+from rea.memory.tables import TERMINAL_JOB_STATES, Experiment
+from rea.trainers.backends import LocalBackend
+from rea.trainers.events import JobSpec
+
+from .llm import plan_llm
+from .offline import apply_plan, plan_offline
+from .outputs import LaunchItem, LaunchPlan, LaunchReport, LaunchRequest, Skipped
+
+__all__ = [
+    "LaunchItem",
+    "LaunchPlan",
+    "LaunchReport",
+    "LaunchRequest",
+    "Skipped",
+    "apply_plan",
+    "idempotency_key",
+    "launch",
+    "plan_llm",
+    "plan_offline",
+]
+
+SPEC_SHARE = 0.95  # of the reservation a job may run: the trainer checks time once per step
+BUDGET_PREFIX = "budget: "
+
+
+def idempotency_key(thread_id: str, experiment_id: str, attempt: int) -> str:
+    return f"{thread_id}:{experiment_id}:{attempt}"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where this launch's jobs go: campaign, thread, data, job dirs, callback."""
+
+    campaign_id: str
+    thread_id: str
+    data: str
+    jobs_root: Path
+    callback_url: str | None
+
+
+def launch(
+    store: ExperimentStore,
+    backend: LocalBackend,
+    brain: Brain,
+    *,
+    campaign_id: str,
+    thread_id: str,
+    data: str,
+    requests: list[LaunchRequest],
+    jobs_root: Path,
+    callback_url: str | None = None,
+) -> LaunchReport:
+    """Submit `requests` (see the module docstring); returns what was launched and skipped."""
+    target = _Target(campaign_id, thread_id, data, Path(jobs_root), callback_url)
+    # Jobs created before a crash keep their order and budgets; only new ones are planned.
+    old = [r for r in requests if _job_exists(store, r.job_id)]
+    new = [r for r in requests if r not in old]
+    policy = "offline"
+    if new:
+        plan, policy = decide(
+            brain,
+            "launcher",
+            llm=lambda: plan_llm(brain, store, campaign_id=campaign_id, data=data, requests=new),
+            offline=lambda: plan_offline(new),
+        )
+        new = apply_plan(new, plan)
+    report = LaunchReport(policy=policy)
+    for request in [*old, *new]:
+        outcome = _launch_one(store, backend, request, target)
+        if isinstance(outcome, str):
+            report.launched.append(outcome)
+        else:
+            report.skipped.append(outcome)
+    return report
+
+
+def _launch_one(
+    store: ExperimentStore, backend: LocalBackend, request: LaunchRequest, target: _Target
+) -> str | Skipped:
+    """Create, reserve and submit one job (each step idempotent); its job id, or why not."""
+    exp = store.get_experiment(request.experiment_id)
+    if exp.campaign_id != target.campaign_id:
+        raise ValueError(
+            f"experiment {exp.id!r} belongs to campaign {exp.campaign_id!r}, "
+            f"not {target.campaign_id!r}"
+        )
+    spec = _spec(exp, request, target)  # validates job id and fault before anything is stored
+    job = store.create_job(
+        exp.id,
+        idempotency_key(target.thread_id, exp.id, request.attempt),
+        request.max_seconds,
+        job_id=spec.job_id,
+        attempt=request.attempt,
+        backend=getattr(backend, "name", "local"),
+        seed=spec.seed,
+        output_dir=spec.output_dir,
+    )
+    if job.state in TERMINAL_JOB_STATES:
+        budget = (job.failure_message or "").startswith(BUDGET_PREFIX)
+        return _skip(request, "budget" if budget else "already finished")
+    try:
+        store.reserve(target.campaign_id, job.job_id, job.max_seconds, phase=exp.phase)
+    except BudgetExceeded as err:
+        store.transition_job(job.job_id, "cancelled", failure_message=f"{BUDGET_PREFIX}{err}")
+        return _skip(request, "budget")
+    # The stored budget wins: on a replay it is what was reserved.
+    spec = spec.model_copy(update={"max_seconds": round(SPEC_SHARE * job.max_seconds, 3)})
+    external_id = backend.submit(spec)
+    if job.external_id != external_id or job.output_dir != spec.output_dir:
+        store.update_job(job.job_id, external_id=external_id, output_dir=spec.output_dir)
+    return job.job_id
+
+
+def _spec(exp: Experiment, request: LaunchRequest, target: _Target) -> JobSpec:
+    seeds = list(exp.seeds) or [0]
+    return JobSpec(
+        job_id=request.job_id,
+        attempt=request.attempt,
+        campaign_id=target.campaign_id,
+        config=exp.config,
+        data=target.data,
+        seed=seeds[0],
+        seeds=seeds,
+        max_seconds=round(SPEC_SHARE * request.max_seconds, 3),
+        output_dir=str(target.jobs_root / request.job_id),
+        callback_url=target.callback_url,
+        num_threads=request.num_threads,
+        fault=request.fault,
+    )
+
+
+def _skip(request: LaunchRequest, reason: str) -> Skipped:
+    return Skipped(experiment_id=request.experiment_id, attempt=request.attempt, reason=reason)
+
+
+def _job_exists(store: ExperimentStore, job_id: str) -> bool:
+    try:
+        store.get_job(job_id)
+    except NotFound:
+        return False
+    return True

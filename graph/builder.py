@@ -1,0 +1,75 @@
+"""The campaign StateGraph. `builder` is the uncompiled graph (for `langgraph dev` / Studio,
+which compile it themselves); `build_graph(checkpointer, store)` compiles it for our runner.
+
+    setup → launch ⇄ wait → ingest ─┬→ debug ⇄ escalate (human) → launch
+                                    └→ analyse ─┬→ insights → research → plan → approve_plan (human) → launch
+                                                 ├→ advance ─┬→ launch           (next phase / round)
+                                                 │           ├→ approve_budget (human) → advance
+                                                 │           └→ report
+                                                 └→ report → propose_launch (human) → END
+
+Every human step and the job wait are `interrupt()`s, one per node, never inside a loop, with
+no side effect before them; launching is its own node and idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from .context import CampaignContext
+from .nodes import analysis, debugging, jobs, phases, planning, reporting, setup
+from .state import CampaignInput, CampaignState
+
+
+def make_builder() -> StateGraph:
+    g = StateGraph(CampaignState, context_schema=CampaignContext, input_schema=CampaignInput)
+    g.add_node("setup", setup.setup)
+    g.add_node("launch", jobs.launch)
+    g.add_node("wait", jobs.wait)
+    g.add_node("ingest", jobs.ingest)
+    g.add_node("debug", debugging.debug)
+    g.add_node("escalate", debugging.escalate)
+    g.add_node("analyse", analysis.analyse)
+    g.add_node("insights", planning.insights)
+    g.add_node("research", planning.research_node)
+    g.add_node("plan", planning.plan)
+    g.add_node("approve_plan", planning.approve_plan)
+    g.add_node("advance", phases.advance)
+    g.add_node("approve_budget", phases.approve_budget)
+    g.add_node("report", reporting.report)
+    g.add_node("propose_launch", reporting.propose_launch)
+
+    g.add_edge(START, "setup")
+    g.add_edge("setup", "launch")
+    g.add_conditional_edges("launch", jobs.after_launch, ["wait", "analyse"])
+    g.add_edge("wait", "ingest")
+    g.add_conditional_edges("ingest", jobs.after_ingest, ["debug", "launch", "wait", "analyse"])
+    after_debug = ["escalate", "debug", "launch", "wait", "analyse"]
+    g.add_conditional_edges("debug", debugging.route, after_debug)
+    g.add_conditional_edges("escalate", debugging.route, after_debug)
+    g.add_conditional_edges("analyse", analysis.after_analyse, ["insights", "advance", "report"])
+    g.add_edge("insights", "research")
+    g.add_edge("research", "plan")
+    g.add_edge("plan", "approve_plan")
+    g.add_conditional_edges(
+        "approve_plan",
+        planning.after_plan_approval,
+        {"end": END, "launch": "launch", "analyse": "analyse"},
+    )
+    g.add_conditional_edges("advance", phases.after_advance, ["approve_budget", "launch", "report"])
+    g.add_edge("approve_budget", "advance")
+    g.add_conditional_edges(
+        "report", reporting.after_report, {"end": END, "propose_launch": "propose_launch"}
+    )
+    g.add_edge("propose_launch", END)
+    return g
+
+
+builder = make_builder()
+
+
+def build_graph(checkpointer: Any = None, store: Any = None) -> Any:
+    """The compiled campaign graph over `checkpointer` (and an optional LangGraph store)."""
+    return make_builder().compile(checkpointer=checkpointer, store=store)

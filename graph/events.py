@@ -1,0 +1,82 @@
+"""Apply job events to the SQL journal (idempotent: a repeat changes nothing).
+
+The runner and the webhook record every event as it arrives (`record`); the graph's ingest node
+applies a final event's consequences (`apply_final`): the job's state, its result, and the
+ledger settlement. Both can run more than once for the same event without effect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rea.memory import ExperimentStore
+from rea.tools.journal import seed_metrics
+from rea.trainers.events import JobEvent
+
+FINAL_KINDS = ("succeeded", "failed")
+
+
+def record(store: ExperimentStore, event: JobEvent) -> bool:
+    """Store the event once (False = a repeat) and move the job to running on `started`."""
+    fresh = store.record_event(
+        event.job_id, event.attempt, event.seq, event.kind, event.model_dump(mode="json")
+    )
+    if event.kind == "started" and store.get_job(event.job_id).state == "queued":
+        store.transition_job(event.job_id, "running")
+    return fresh
+
+
+def apply_final(store: ExperimentStore, event: JobEvent) -> str:
+    """Apply a succeeded/failed event: job state, result, ledger. Returns the job's state."""
+    record(store, event)
+    job = store.get_job(event.job_id)
+    if job.state in ("succeeded", "failed", "cancelled", "lost"):
+        return job.state
+    if job.state == "queued":
+        store.transition_job(job.job_id, "running")
+    if event.kind == "succeeded":
+        result = event.result or {}
+        store.record_result(
+            job.job_id,
+            _final_metrics(result),
+            trainer_seconds=float(result.get("trainer_seconds", 0.0)),
+        )
+        store.settle(job.job_id, float(result.get("trainer_seconds", 0.0)))
+        return store.transition_job(job.job_id, "succeeded").state
+    failure = event.failure
+    store.settle(job.job_id, _failed_seconds(store, job.job_id, event))
+    return store.transition_job(
+        job.job_id,
+        "failed",
+        failure_kind=failure.kind if failure else "crashed",
+        failure_message=(failure.message if failure else "no failure detail")[:2000],
+    ).state
+
+
+def _final_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items()}
+    return {**metrics, "seed_metrics": seed_metrics(result)}
+
+
+def _failed_seconds(store: ExperimentStore, job_id: str, event: JobEvent) -> float:
+    """What a failed job cost: from its `started` event to the failure, capped at what was
+    reserved (a job cannot run past its max_seconds: the trainer and a watchdog stop it)."""
+    entry = store.reservation(job_id)
+    reserved = entry.reserved if entry else 0.0
+    started = [e for e in store.list_events(job_id, attempt=event.attempt) if e.kind == "started"]
+    if not started:
+        return 0.0
+    begin = datetime.fromisoformat(started[0].payload["at"])
+    end = datetime.fromisoformat(event.at)
+    return min(reserved, max(0.0, (end - begin).total_seconds()))
+
+
+def compact(event: JobEvent) -> dict[str, Any]:
+    """The few fields of a final event the graph state keeps."""
+    return {
+        "job_id": event.job_id,
+        "attempt": event.attempt,
+        "kind": event.kind,
+        "failure_kind": event.failure.kind if event.failure else None,
+    }

@@ -1,0 +1,115 @@
+"""Launching and waiting: `launch` submits (idempotently, never interrupts), `wait` only
+interrupts, `ingest` applies the final event the wake delivered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from rea.agents import launcher
+from rea.trainers.events import JobEvent
+
+from .. import events
+from ..context import CampaignContext, services_of
+from .common import note, spendable
+
+
+def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Submit the requested job attempts the ledger can pay now; defer the rest until running
+    jobs settle (their reservations come back), or drop them when nothing is running. Replays
+    are safe: job ids and idempotency keys derive from (thread, experiment, attempt), and
+    reservations and submissions happen once."""
+    svc = services_of(runtime)
+    requests = state.get("launch") or []
+    if not requests:
+        return {}
+    campaign = svc.store.get_campaign(state["campaign_id"])
+    now, later = _affordable(requests, spendable(svc.store, campaign.id))
+    report = launcher.launch(
+        svc.store,
+        svc.backend,
+        svc.brain,
+        campaign_id=campaign.id,
+        thread_id=campaign.thread_id or campaign.id,
+        data=campaign.data,
+        requests=[
+            launcher.LaunchRequest.model_validate(
+                {k: v for k, v in r.items() if k != "est_seconds"}
+            )
+            for r in now
+        ],
+        jobs_root=svc.jobs_root,
+        callback_url=svc.callback_url,
+    )
+    svc.backend.poll()
+    pending = list(dict.fromkeys([*(state.get("pending") or []), *report.launched]))
+    notes = state.get("notes") or []
+    skipped = [(s["experiment_id"], s["reason"]) for s in report.skipped]
+    if not pending:  # nothing will settle and free budget: what is left cannot run
+        skipped += [(r["experiment_id"], "budget") for r in later]
+        later = []
+    for exp_id, reason in skipped:
+        notes = note({"notes": notes}, f"not launched: {exp_id} ({reason})")
+    svc.store.update_campaign(campaign.id, status="awaiting_jobs" if pending else "running")
+    return {"launch": later, "pending": pending, "notes": notes}
+
+
+def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list]:
+    """The requests (in order) that can be reserved in `room` now, and the rest. A request
+    gets its wanted max_seconds, or what is left if that still covers 1.5x its estimate (near
+    the end of the budget a job runs on a tighter leash rather than not at all)."""
+    now, later = [], []
+    for request in requests:
+        take = min(request["max_seconds"], room)
+        if take > 0 and take >= 1.5 * float(request.get("est_seconds") or 0.0):
+            now.append({**request, "max_seconds": round(take, 2)})
+            room -= take
+        else:
+            later.append(request)
+    return now, later
+
+
+def wait(state: dict[str, Any]) -> dict[str, Any]:
+    """Sleep until a job's final event arrives (the runner or the webhook resumes with it)."""
+    value = interrupt(
+        {
+            "type": "job_wait",
+            "campaign_id": state["campaign_id"],
+            "job_ids": list(state.get("pending") or []),
+        },
+        response_schema=JobEvent,
+    )
+    event = value if isinstance(value, JobEvent) else JobEvent.model_validate(value)
+    return {"event": event.model_dump(mode="json")}
+
+
+def ingest(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Apply the delivered event; a stale one (job not awaited) changes nothing."""
+    svc = services_of(runtime)
+    raw = state.get("event")
+    pending = list(state.get("pending") or [])
+    if not raw:
+        return {}
+    event = JobEvent.model_validate(raw)
+    if event.job_id not in pending or event.kind not in events.FINAL_KINDS:
+        return {"event": None}
+    final_state = events.apply_final(svc.store, event)
+    pending.remove(event.job_id)
+    failed = list(state.get("failed") or [])
+    if final_state == "failed":
+        failed.append(event.job_id)
+    return {"pending": pending, "failed": failed, "event": events.compact(event)}
+
+
+def after_launch(state: dict[str, Any]) -> str:
+    return "wait" if state.get("pending") else "analyse"
+
+
+def after_ingest(state: dict[str, Any]) -> str:
+    if state.get("failed"):
+        return "debug"
+    if state.get("launch"):
+        return "launch"  # deferred requests: a settled job may have freed their budget
+    return "wait" if state.get("pending") else "analyse"

@@ -1,0 +1,258 @@
+"""Phase transitions: Validation → Combination → Exploitation (rounds, then a confirmation of
+the best trial with every seed) → report. Each transition re-plans from what was learned; when
+the next step cannot be paid, the human is asked for more budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from rea.agents import analyst, planner
+from rea.agents.schemas import RunRecord
+from rea.tools.journal import load_runs
+from rea.trainers.config import apply_delta, config_delta
+
+from .. import hitl
+from ..context import CampaignContext, Services, services_of
+from .common import (
+    baseline_id,
+    ensure_approval,
+    ensure_experiment,
+    ensure_hypothesis,
+    fault_for,
+    job_seconds,
+    note,
+    seconds_per_seed,
+    spendable,
+)
+
+
+def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Plan and request the next batch, or ask for budget, or go to the report."""
+    svc = services_of(runtime)
+    cid = state["campaign_id"]
+    batch = _next_batch(svc, state)
+    if batch is None:
+        return {"phase": "report", "launch": []}
+    phase, rnd, items = batch
+    cost = sum(i["est_seconds"] for i in items)
+    room = spendable(svc.store, cid)
+    if cost > room and not state.get("budget_denied"):
+        approval_id = f"{cid}-budget-{phase}-{rnd}"
+        request = {
+            "extra_seconds": round(cost - room, 1),
+            "phase": phase,
+            "round": rnd,
+            "cost": round(cost, 1),
+        }
+        ensure_approval(svc.store, approval_id, campaign_id=cid, kind="budget", request=request)
+        return {"budget_request": {"approval_id": approval_id, **request}}
+    requests = _create(svc, state, phase, rnd, items)
+    if not requests:
+        return {"phase": "report", "launch": []}
+    svc.store.update_campaign(cid, phase=phase, status="running")
+    line = (
+        f"{phase}{f' round {rnd}' if phase == 'exploitation' else ''}: {len(requests)} experiments"
+    )
+    return {"phase": phase, "round": rnd, "launch": requests, "notes": note(state, line)}
+
+
+def approve_budget(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Going over the approved budget needs the human: approve (or edit the amount) raises it."""
+    req = state["budget_request"]
+    args = {"extra_seconds": req["extra_seconds"], "phase": req["phase"]}
+    text = (
+        f"The {req['phase']} step needs {req['cost']:.0f} trainer-seconds but only "
+        f"{req['cost'] - req['extra_seconds']:.0f} are left: add {req['extra_seconds']:.0f} s?"
+    )
+    answer = interrupt(
+        hitl.request("budget", req["approval_id"], "raise_budget", args, text),
+        response_schema=hitl.HITLResponse,
+    )
+    svc = services_of(runtime)
+    decision = hitl.HITLResponse.model_validate(answer).decision
+    svc.store.decide_approval(req["approval_id"], hitl.status_of(decision), decision.model_dump())
+    if decision.type == "reject":
+        return {
+            "budget_request": None,
+            "budget_denied": True,
+            "notes": note(state, "budget increase declined"),
+        }
+    extra = (
+        float(decision.edited_action.args.get("extra_seconds", req["extra_seconds"]))
+        if decision.type == "edit"
+        else float(req["extra_seconds"])
+    )
+    svc.store.raise_budget(state["campaign_id"], extra, approval_id=req["approval_id"])
+    return {"budget_request": None, "notes": note(state, f"budget raised by {extra:.0f} s")}
+
+
+def after_advance(state: dict[str, Any]) -> str:
+    if state.get("budget_request"):
+        return "approve_budget"
+    return "launch" if state.get("launch") else "report"
+
+
+def _next_batch(
+    svc: Services, state: dict[str, Any]
+) -> tuple[str, int, list[dict[str, Any]]] | None:
+    phase, rnd = state["phase"], int(state.get("round") or 0)
+    runs = load_runs(svc.store, state["campaign_id"])
+    if phase == "validation":
+        items = _combination(svc, state, runs)
+        if items:
+            return "combination", 0, items
+    if phase in ("validation", "combination"):
+        return _exploit_round(svc, state, runs, 1)
+    if phase == "exploitation" and rnd > 0:
+        if rnd < svc.max_exploit_rounds:
+            nxt = _exploit_round(svc, state, runs, rnd + 1)
+            if nxt is not None:
+                return nxt
+        return _confirm(svc, state, runs)
+    return None
+
+
+def _combination(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord]
+) -> list[dict[str, Any]]:
+    cid = state["campaign_id"]
+    base = _by_id(runs, baseline_id(cid))
+    campaign = svc.store.get_campaign(cid)
+    validated, promising = [], []
+    for run in runs:
+        if run.phase == "validation" and run.hypothesis_id:
+            comp = analyst.compare(base, run)
+            if comp.validated:
+                validated.append((run.hypothesis_id, run.config_delta, comp.gain_pct))
+            elif comp.gain_pct > 0 and not comp.hurt:
+                promising.append((run.hypothesis_id, run.config_delta, comp.gain_pct))
+    if len(validated) == 1:
+        # One winner: stack it with the best near-misses (positive, within noise) to learn
+        # whether they add up on top of it; a lone winner has nothing to combine with.
+        validated += sorted(promising, key=lambda p: -p[2])[:2]
+    planned = planner.plan_combination(
+        svc.brain,
+        baseline_config=campaign.baseline_config,
+        validated=validated,
+        budget_seconds=float((state.get("plan") or {}).get("budget", {}).get("combination", 0.0)),
+        seconds_per_seed=seconds_per_seed(svc.store, cid),
+        seeds=list(svc.seeds),
+    )
+    return [p.model_dump(mode="json") for p in planned]
+
+
+def _exploit_round(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], rnd: int
+) -> tuple[str, int, list[dict[str, Any]]] | None:
+    cid = state["campaign_id"]
+    campaign = svc.store.get_campaign(cid)
+    sps = seconds_per_seed(svc.store, cid)
+    best = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
+    trials, _space = planner.plan_exploitation(
+        svc.brain,
+        runs=runs,
+        baseline_config=campaign.baseline_config,
+        best_config=best.config,
+        n_trials=svc.exploit_trials_per_round,
+        seed=rnd,
+        seconds_per_seed=sps,
+        seeds=[svc.seeds[0]],
+    )
+    items = [t.model_dump(mode="json") for t in trials]
+    confirm_cost = 1.3 * sps * len(svc.seeds) * 1.5
+    if sum(i["est_seconds"] for i in items) + confirm_cost > spendable(svc.store, cid):
+        return None  # spend what is left on confirming the best instead
+    return "exploitation", rnd, items
+
+
+def _confirm(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord]
+) -> tuple[str, int, list[dict[str, Any]]] | None:
+    """Re-run the best exploitation trial with every seed, if it beat the best so far on the
+    seed they share (a one-seed trial is not evidence; the confirmation is)."""
+    cid = state["campaign_id"]
+    if any(r.experiment_id == f"{cid}-xconfirm" for r in runs) or state.get("round", 0) < 0:
+        return None
+    trials = [r for r in runs if r.phase == "exploitation" and len(r.seeds) == 1]
+    if not trials:
+        return None
+    champion = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
+    seed = svc.seeds[0]
+    top = min(trials, key=lambda r: r.values().get(seed, float("inf")))
+    if top.values().get(seed, float("inf")) >= champion.values().get(seed, float("-inf")):
+        return None
+    campaign = svc.store.get_campaign(cid)
+    est = 1.3 * seconds_per_seed(svc.store, cid) * len(svc.seeds)
+    delta = config_delta(apply_delta(campaign.baseline_config, {}), apply_delta(top.config, {}))
+    item = {
+        "hypothesis_id": top.hypothesis_id,
+        "title": "confirm the best exploitation trial",
+        "config_delta": delta,
+        "seeds": list(svc.seeds),
+        "est_seconds": est,
+        "confirm": True,
+    }
+    return "exploitation", -1, [item]
+
+
+def _create(
+    svc: Services, state: dict[str, Any], phase: str, rnd: int, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    cid = state["campaign_id"]
+    campaign = svc.store.get_campaign(cid)
+    requests = []
+    for i, item in enumerate(items):
+        exp_id = _experiment_id(cid, phase, rnd, i)
+        hyp_id = item.get("hypothesis_id")
+        if phase == "exploitation" and not item.get("confirm"):
+            hyp_id = ensure_hypothesis(
+                svc.store,
+                f"{cid}-hx{rnd}-{i}",
+                campaign_id=cid,
+                source="exploit",
+                title=item.get("title") or f"TPE trial {rnd}.{i}",
+                config_delta=item["config_delta"],
+                rationale="Optuna TPE around the best configuration",
+            ).id
+        exp = ensure_experiment(
+            svc.store,
+            exp_id,
+            campaign_id=cid,
+            phase=phase,
+            config=apply_delta(campaign.baseline_config, item["config_delta"]).model_dump(
+                mode="json"
+            ),
+            config_delta=item["config_delta"],
+            seeds=item["seeds"],
+            hypothesis_id=hyp_id,
+        )
+        seconds = job_seconds(float(item["est_seconds"]), svc.store, cid)
+        if seconds > 0:
+            order = [e.id for e in svc.store.list_experiments(cid, phase=phase)]
+            fault = fault_for(state, phase, order.index(exp.id))
+            requests.append(
+                {
+                    "experiment_id": exp.id,
+                    "attempt": 1,
+                    "max_seconds": seconds,
+                    "est_seconds": float(item["est_seconds"]),
+                    "fault": fault,
+                }
+            )
+    return requests
+
+
+def _experiment_id(cid: str, phase: str, rnd: int, i: int) -> str:
+    if phase == "combination":
+        return f"{cid}-c{i}"
+    return f"{cid}-xconfirm" if rnd < 0 else f"{cid}-x{rnd}-{i}"
+
+
+def _by_id(runs: list[RunRecord], experiment_id: str) -> RunRecord:
+    for run in runs:
+        if run.experiment_id == experiment_id:
+            return run
+    raise LookupError(f"no finished run for experiment {experiment_id!r}")

@@ -1,0 +1,86 @@
+"""Injected failures of every kind: the debugger fixes each one (or escalates a data error,
+which `--yes` drops), and the campaign still finishes inside its budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_campaign_acceptance import BUDGET, DATA_1, WEAK, rea
+
+from rea.memory import ExperimentStore
+
+pytestmark = pytest.mark.slow
+
+FAULTS = {
+    "baseline:0:crashed": "retry",
+    "validation:0:oom": "fix",
+    "validation:1:nan_loss": "fix",
+    "validation:2:diverged": "fix",
+    "validation:3:config_error": "retry",
+    "validation:4:data_error": "escalate",
+    "validation:5:timeout": "retry",
+    "exploitation:0:killed": "retry",
+}
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    baseline = home / "baseline.json"
+    baseline.write_text(json.dumps(WEAK))
+    args = ["run", "--model", "dcn_v2", "--data", DATA_1, "--budget", str(BUDGET)]
+    args += ["--baseline", str(baseline), "--yes", "--json"]
+    for fault in FAULTS:
+        args += ["--inject-fault", fault]
+    proc = rea(home, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    return summary, ExperimentStore(f"sqlite:///{home}/rea.sqlite")
+
+
+def test_campaign_finishes_within_budget(outcome):
+    summary, _ = outcome
+    assert summary["status"] == "completed"
+    assert summary["budget_used_seconds"] <= BUDGET
+    assert summary["failures"] == len(FAULTS)
+
+
+def test_every_failure_kind_was_seen(outcome):
+    summary, store = outcome
+    failed = store.list_jobs(summary["campaign_id"], states=("failed",))
+    kinds = sorted(j.failure_kind for j in failed)
+    assert kinds == sorted(f.split(":")[2] for f in FAULTS)
+
+
+def test_fixable_failures_were_relaunched_and_succeeded(outcome):
+    summary, store = outcome
+    cid = summary["campaign_id"]
+    jobs = store.list_jobs(cid)
+    for job in (j for j in jobs if j.state == "failed" and j.failure_kind != "data_error"):
+        retry = [
+            j for j in jobs if j.experiment_id == job.experiment_id and j.attempt == job.attempt + 1
+        ]
+        assert retry and retry[0].state == "succeeded", (job.job_id, job.failure_kind)
+
+
+def test_fixes_follow_the_runbook(outcome):
+    summary, store = outcome
+    cid = summary["campaign_id"]
+    by_kind = {j.failure_kind: j for j in store.list_jobs(cid, states=("failed",))}
+    oom = store.get_experiment(by_kind["oom"].experiment_id).config
+    assert oom["batch_size"] < 2048
+    nan = store.get_experiment(by_kind["nan_loss"].experiment_id).config
+    assert nan["grad_clip_norm"] is not None
+    diverged = store.get_experiment(by_kind["diverged"].experiment_id).config
+    assert diverged["lr_schedule"] == "warmup_cosine" or diverged["warmup_steps"] > 0
+
+
+def test_data_error_was_escalated_and_dropped(outcome):
+    summary, store = outcome
+    cid = summary["campaign_id"]
+    escalations = store.list_approvals(campaign_id=cid)
+    escalations = [a for a in escalations if a.kind == "escalation"]
+    assert len(escalations) == 1 and escalations[0].status == "rejected"
+    exp = store.get_experiment(escalations[0].request["experiment_id"])
+    assert store.get_hypothesis(exp.hypothesis_id).status == "dropped"

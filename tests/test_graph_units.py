@@ -1,0 +1,127 @@
+"""The graph's pure parts: routing, the HITL shapes, decision checks, checkpointer URLs."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from rea.graph import hitl
+from rea.graph.builder import build_graph, builder
+from rea.graph.checkpoint import open_checkpointer
+from rea.graph.decisions import InvalidDecision, check_decision
+from rea.graph.nodes import analysis, debugging, jobs, phases, planning, reporting
+from rea.memory import ExperimentStore
+from rea.trainers.errors import ConfigError
+
+
+def test_routes_follow_the_state():
+    assert jobs.after_launch({"pending": ["j"]}) == "wait"
+    assert jobs.after_launch({"pending": []}) == "analyse"
+    assert jobs.after_ingest({"failed": ["j"], "pending": ["k"]}) == "debug"
+    assert jobs.after_ingest({"failed": [], "pending": ["k"]}) == "wait"
+    assert jobs.after_ingest({"failed": [], "pending": []}) == "analyse"
+    assert jobs.after_ingest({"failed": [], "launch": [{}], "pending": ["k"]}) == "launch"
+    wanted = [
+        {"max_seconds": 5, "est_seconds": 1},
+        {"max_seconds": 9, "est_seconds": 4},
+        {"max_seconds": 3, "est_seconds": 1},
+    ]
+    now, later = jobs._affordable(wanted, 10)
+    assert [r["max_seconds"] for r in now] == [5, 3]  # 9 s does not fit; 2 s left < 1.5 x 4 s
+    assert later == [wanted[1]]
+    now, later = jobs._affordable(wanted, 7)
+    assert [r["max_seconds"] for r in now] == [5, 2]  # the last one on a tighter leash
+    assert later == [wanted[1]]
+    assert debugging.route({"escalation": {"x": 1}, "failed": ["j"]}) == "escalate"
+    assert debugging.route({"failed": ["j"]}) == "debug"
+    assert debugging.route({"launch": [{}], "pending": ["j"]}) == "launch"
+    assert debugging.route({"pending": ["j"]}) == "wait"
+    assert debugging.route({}) == "analyse"
+    assert analysis.after_analyse({"phase": "baseline"}) == "insights"
+    assert analysis.after_analyse({"phase": "validation"}) == "advance"
+    assert analysis.after_analyse({"phase": "baseline", "status": "failed"}) == "report"
+    assert phases.after_advance({"budget_request": {"a": 1}}) == "approve_budget"
+    assert phases.after_advance({"launch": [{}]}) == "launch"
+    assert phases.after_advance({"launch": []}) == "report"
+    assert planning.after_plan_approval({"status": "cancelled"}) == "end"
+    assert reporting.after_report({"status": "failed"}) == "end"
+    assert reporting.after_report({"status": "running"}) == "propose_launch"
+
+
+def test_graph_has_every_node_and_compiles_without_a_checkpointer():
+    names = set(builder.nodes)
+    assert {
+        "setup",
+        "launch",
+        "wait",
+        "ingest",
+        "debug",
+        "escalate",
+        "analyse",
+        "insights",
+    } <= names
+    assert {"research", "plan", "approve_plan", "advance", "approve_budget", "report"} <= names
+    assert "propose_launch" in names
+    assert build_graph() is not None
+
+
+def test_hitl_request_has_the_langchain_shape():
+    req = hitl.request("plan", "a1", "approve_plan", {"x": 1}, "why")
+    assert req["action_requests"] == [
+        {"name": "approve_plan", "args": {"x": 1}, "description": "why"}
+    ]
+    assert req["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    ok = hitl.HITLResponse.model_validate(
+        {"decisions": [{"type": "edit", "edited_action": {"name": "n", "args": {}}}]}
+    )
+    assert hitl.status_of(ok.decision) == "edited"
+    for bad in ({"decisions": []}, {"decisions": [{"type": "maybe"}]}, {"decision": "approve"}):
+        with pytest.raises(ValidationError):
+            hitl.HITLResponse.model_validate(bad)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = ExperimentStore(f"sqlite:///{tmp_path}/s.db")
+    s.migrate()
+    return s
+
+
+def _edit(args):
+    return hitl.HITLResponse.model_validate(
+        {"decisions": [{"type": "edit", "edited_action": {"name": "x", "args": args}}]}
+    ).decision
+
+
+def test_plan_edits_are_checked(store):
+    c = store.create_campaign("dcn_v2", "synthetic:tiny", 100, baseline_config={"model": "dcn_v2"})
+    request = {
+        "remaining_seconds": 80.0,
+        "experiments": [{"hypothesis_id": "h1", "config_delta": {"lr": 0.003}}],
+    }
+    approval = store.create_approval(c.id, "plan", request)
+    check_decision(store, approval, _edit({"experiments": []}))
+    check_decision(store, approval, _edit({"budget": {"validation": 40, "exploitation": 40}}))
+    with pytest.raises(InvalidDecision, match="only keep or drop"):
+        check_decision(store, approval, _edit({"experiments": [{"hypothesis_id": "new"}]}))
+    with pytest.raises(InvalidDecision, match="only 80 s are left"):
+        check_decision(store, approval, _edit({"budget": {"validation": 100}}))
+
+
+def test_escalation_and_budget_edits_are_checked(store):
+    c = store.create_campaign("dcn_v2", "synthetic:tiny", 100, baseline_config={"model": "dcn_v2"})
+    exp = store.create_experiment(c.id, "validation", {"model": "dcn_v2"})
+    esc = store.create_approval(c.id, "escalation", {"experiment_id": exp.id})
+    check_decision(store, esc, _edit({"config_patch": {"batch_size": 512}}))
+    with pytest.raises(InvalidDecision, match="does not validate"):
+        check_decision(store, esc, _edit({"config_patch": {"batch_size": -1}}))
+    budget = store.create_approval(c.id, "budget", {"extra_seconds": 10})
+    with pytest.raises(InvalidDecision, match="extra_seconds"):
+        check_decision(store, budget, _edit({"extra_seconds": 0}))
+
+
+def test_checkpointer_url_must_be_sqlite_or_postgres(tmp_path):
+    with open_checkpointer(f"sqlite:///{tmp_path}/ck.sqlite") as saver:
+        assert saver is not None
+    with pytest.raises(ConfigError, match="REA_CHECKPOINT_URL"), open_checkpointer("mysql://x"):
+        pass

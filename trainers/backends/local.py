@@ -1,0 +1,303 @@
+"""Run training jobs as subprocesses of this machine, a few at a time, queued in files.
+
+    backend = LocalBackend(home / "jobs", env={"REA_WEBHOOK_SECRET": secret}, max_parallel=2)
+    backend.submit(spec)          # spec.output_dir must be backend.job_dir(spec.job_id)
+    backend.poll()                # starts queued jobs while fewer than max_parallel run
+    backend.final_event(job_id)   # result.json, or a synthesized `failed` event if it died
+
+Every piece of state is a file under `jobs_root/<job_id>/`, so a new `LocalBackend` on the same
+root (a restarted orchestrator) continues the queue and sees the running jobs:
+
+    submitted.json  the spec and submission time; created exclusively (a repeat submit is a no-op)
+    launched.json   created exclusively *before* the process is spawned, then given its pid: a
+                    job is spawned at most once, whatever crashes or how many pollers race
+    spec.json, stdout.log, and what the job writes (train.log, events.jsonl, result.json)
+
+Each spawn appends `<job_id> <attempt> <pid>` to `jobs_root/submissions.log`. A job whose
+process died without a final event gets a synthesized `failed` one (kind `crashed`, or `killed`
+after `cancel`) written to its result.json, so nothing waits forever on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from ..events import Failure, JobEvent, JobSpec, now_iso
+from .files import create_exclusive, proc_start, read_json, write_atomic
+
+SUBMITTED, LAUNCHED = "submitted.json", "launched.json"
+RESULT, EVENTS = "result.json", "events.jsonl"
+CANCEL_REQUESTED = "cancel_requested"
+SUBMISSIONS_LOG = "submissions.log"
+EXTERNAL_PREFIX = "local:"
+# launched.json without a pid this long after its creation: the launcher died mid-spawn.
+LAUNCH_GRACE_S = 60.0
+TAIL_LINES, TAIL_CHARS = 40, 4000
+
+JobState = Literal["unknown", "queued", "running", "finished"]
+
+# The processes this Python process spawned, by job dir, shared by every LocalBackend in it:
+# whichever instance polls reaps them (no zombies) and still learns their exit codes.
+_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+
+
+class LocalBackend:
+    """Subprocess jobs on this machine; at most `max_parallel` of this root's jobs run at once.
+
+    `env` is added to each job's environment (e.g. REA_WEBHOOK_SECRET, which must never go in
+    the spec file); OMP_NUM_THREADS is the spec's `num_threads`, 1 unless the spec says
+    otherwise, so that two jobs fit two cores.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        jobs_root: str | Path,
+        *,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        max_parallel: int = 2,
+    ):
+        if max_parallel < 1:
+            raise ValueError(f"max_parallel must be >= 1 (got {max_parallel})")
+        self.jobs_root = Path(jobs_root)
+        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self.python, self.env, self.max_parallel = python, dict(env or {}), max_parallel
+
+    def job_dir(self, job: str | Path) -> Path:
+        """The output dir of a job id, an external id (`local:<job_id>`), or a dir itself."""
+        if isinstance(job, Path):
+            return job
+        return self.jobs_root / job.removeprefix(EXTERNAL_PREFIX)
+
+    # --- submit / poll ----------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> str:
+        """Queue `spec` (idempotent per job id + attempt); return its external id.
+
+        The job starts on a later `poll()` once a slot is free.
+        """
+        out = self.job_dir(spec.job_id)
+        if Path(spec.output_dir).resolve() != out.resolve():
+            raise ValueError(
+                f"job {spec.job_id!r}: output_dir must be {out} (backend.job_dir(job_id)), "
+                f"got {spec.output_dir}; the local backend finds its queue by job id"
+            )
+        if spec.num_threads is None:
+            spec = spec.model_copy(update={"num_threads": 1})
+        external_id = EXTERNAL_PREFIX + spec.job_id
+        out.mkdir(parents=True, exist_ok=True)
+        marker = {"external_id": external_id, "submitted_ns": time.time_ns(), "spec": spec}
+        if not create_exclusive(out / SUBMITTED, marker):
+            _same_attempt(read_json(out / SUBMITTED), spec)
+        return external_id
+
+    def poll(self) -> None:
+        """Start queued jobs, oldest submission first, while fewer than max_parallel run.
+
+        Also writes the synthesized final event of every job whose process died without one.
+        """
+        with self._lock():
+            dirs = self._submitted_dirs()
+            states = {d: self._settle(d) for d in dirs}
+            running = sum(1 for s in states.values() if s == "running")
+            for d in dirs:
+                if running >= self.max_parallel:
+                    break
+                if states[d] == "queued" and self._start(d):
+                    running += 1
+
+    def state(self, job: str | Path) -> JobState:
+        """unknown (never submitted) | queued | running | finished (result.json is there)."""
+        d = self.job_dir(job)
+        return self._settle(d) if (d / SUBMITTED).exists() else "unknown"
+
+    # --- events -----------------------------------------------------------------------------
+    def events(self, job: str | Path) -> list[JobEvent]:
+        """Every event the job wrote to events.jsonl (a torn last line is skipped)."""
+        path = self.job_dir(job) / EVENTS
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for i, line in enumerate(lines):
+            try:
+                events.append(JobEvent.model_validate_json(line))
+            except ValueError:
+                if i < len(lines) - 1:
+                    raise ValueError(f"{path}:{i + 1} is not a job event: {line[:200]!r}") from None
+        return events
+
+    def final_event(self, job: str | Path) -> JobEvent | None:
+        """The job's final event: result.json, or a synthesized `failed` event when its process
+        is gone without writing one; None while it is queued or running (or unknown)."""
+        d = self.job_dir(job)
+        if not (d / SUBMITTED).exists() or self._settle(d) != "finished":
+            return None
+        return JobEvent.model_validate_json((d / RESULT).read_text())
+
+    def cancel(self, job: str | Path) -> bool:
+        """Stop a job: a queued one never starts (its result.json becomes a `killed` failure);
+        a running one gets SIGTERM on its process group (it reports `killed` itself). Returns
+        False when there was nothing to stop (already finished)."""
+        d = self.job_dir(job)
+        if not (d / SUBMITTED).exists():
+            raise LookupError(f"job {d.name!r} was never submitted to {self.jobs_root}")
+        if (d / RESULT).exists():
+            return False
+        (d / CANCEL_REQUESTED).touch()
+        if create_exclusive(d / LAUNCHED, {"cancelled": True, "launched_ns": time.time_ns()}):
+            self._finish(d, "killed", "cancelled before it started")
+            return True
+        pid = read_json(d / LAUNCHED).get("pid")
+        if pid is None or not _alive(d, read_json(d / LAUNCHED))[0]:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        return True
+
+    # --- internals --------------------------------------------------------------------------
+    def _submitted_dirs(self) -> list[Path]:
+        """Job dirs in submission order (submission time, then job id)."""
+        found = []
+        for marker in self.jobs_root.glob(f"*/{SUBMITTED}"):
+            found.append((read_json(marker).get("submitted_ns", 0), marker.parent.name))
+        return [self.jobs_root / name for _, name in sorted(found)]
+
+    def _settle(self, d: Path) -> JobState:
+        """The job's state; a launched job found dead without result.json gets one now."""
+        if (d / RESULT).exists():
+            return "finished"
+        if not (d / LAUNCHED).exists():
+            return "queued"
+        launch = read_json(d / LAUNCHED)
+        alive, code = _alive(d, launch)
+        if alive:
+            return "running"
+        if launch.get("cancelled"):
+            message = "cancelled before it started"
+        elif launch.get("pid") is None:
+            message = (
+                "the backend stopped while starting the job; its process id was never recorded"
+            )
+        else:
+            code_text = "unknown" if code is None else str(code)
+            message = (
+                f"job process {launch['pid']} exited without a final event (exit code {code_text})"
+            )
+        kind = "killed" if (d / CANCEL_REQUESTED).exists() else "crashed"
+        self._finish(d, kind, message)
+        return "finished"
+
+    def _finish(self, d: Path, kind: str, message: str) -> None:
+        """Write a synthesized final `failed` event, unless the job wrote its own first."""
+        spec = JobSpec.model_validate(read_json(d / SUBMITTED)["spec"])
+        events = self.events(d)
+        event = JobEvent(
+            job_id=spec.job_id,
+            attempt=spec.attempt,
+            seq=events[-1].seq + 1 if events else 0,
+            kind="failed",
+            at=now_iso(),
+            failure=Failure(kind=kind, message=message, log_tail=read_tail(d)),
+        )
+        create_exclusive(d / RESULT, event.model_dump(exclude_none=True))
+
+    def _start(self, d: Path) -> bool:
+        """Spawn the job's process, exactly once (launched.json is the claim)."""
+        if not create_exclusive(d / LAUNCHED, {"pid": None, "launched_ns": time.time_ns()}):
+            return False
+        spec = JobSpec.model_validate(read_json(d / SUBMITTED)["spec"])
+        write_atomic(d / "spec.json", spec.model_dump_json(indent=2))
+        env = {**os.environ, "OMP_NUM_THREADS": str(spec.num_threads or 1), **self.env}
+        cmd = [self.python, "-m", "rea.trainers.job", str(d / "spec.json")]
+        try:
+            with (d / "stdout.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    cmd, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
+        except OSError as err:
+            self._finish(d, "crashed", f"could not start the job process {cmd}: {err}")
+            return False
+        _CHILDREN[str(d.resolve())] = proc
+        launch = {
+            "pid": proc.pid,
+            "pid_start": proc_start(proc.pid),
+            "launched_ns": time.time_ns(),
+        }
+        write_atomic(d / LAUNCHED, json.dumps(launch))
+        with (self.jobs_root / SUBMISSIONS_LOG).open("a") as f:
+            f.write(f"{spec.job_id} {spec.attempt} {proc.pid}\n")
+        if (d / CANCEL_REQUESTED).exists():  # cancelled while we were spawning it
+            os.killpg(proc.pid, signal.SIGTERM)
+        return True
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One poller at a time per jobs root (so max_parallel holds across processes)."""
+        with (self.jobs_root / ".poll.lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_tail(job_dir: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last lines of the job's train.log (stdout.log when train.log is empty), trimmed
+    for a prompt."""
+    for name in ("train.log", "stdout.log"):
+        try:
+            text = (job_dir / name).read_text(errors="replace")
+        except OSError:
+            continue
+        if text.strip():
+            return "\n".join(text.splitlines()[-lines:])[-chars:]
+    return ""
+
+
+def _same_attempt(marker: dict[str, Any], spec: JobSpec) -> None:
+    attempt = marker.get("spec", {}).get("attempt")
+    if attempt != spec.attempt:
+        raise ValueError(
+            f"job id {spec.job_id!r} was already submitted as attempt {attempt}; "
+            "each attempt needs its own job id"
+        )
+
+
+def _alive(d: Path, launch: dict[str, Any]) -> tuple[bool, int | None]:
+    """(is the job's process running, its exit code when this process reaped it)."""
+    if launch.get("cancelled"):
+        return False, None
+    pid = launch.get("pid")
+    if pid is None:  # being spawned right now, or the spawner died in between
+        return time.time_ns() - launch.get("launched_ns", 0) < LAUNCH_GRACE_S * 1e9, None
+    proc = _CHILDREN.get(str(d.resolve()))
+    if proc is not None and proc.pid == pid:
+        code = proc.poll()
+        return code is None, code
+    try:  # our child from an earlier backend object that we no longer hold: reap it
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False, os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False, None
+    except PermissionError:
+        pass  # alive, owned by someone else: only the start time can tell pid reuse
+    start = proc_start(pid)
+    return start is None or launch.get("pid_start") in (None, start), None
