@@ -10,10 +10,11 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt .ci/install
 
 install: $(VENV)/.installed-dev
 
-# Until the agent lands, the main job is one training job: DCN-v2 on the interaction-heavy preset.
+# The main job: one whole campaign on embedded defaults (SQLite, embedded Chroma, local jobs,
+# offline brain unless an LLM is configured), from a team's current DCN-v2 config.
 demo: install
-	$(VENV)/bin/rea train --model dcn_v2 --data "synthetic:interaction-heavy?rows=60000&seed=0" \
-		--set epochs=4 --set batch_size=512 --set lr=0.003
+	$(VENV)/bin/rea run --model dcn_v2 --data "synthetic:interaction-heavy?rows=60000&seed=0" \
+		--budget 240 --baseline examples/baseline_dcn_v2.json --yes
 
 lint: install
 	$(VENV)/bin/ruff check .

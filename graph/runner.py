@@ -66,6 +66,7 @@ class CampaignRunner:
         self.services = services
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._delivered: set[tuple[str, int, int]] = set()  # events this process delivered
 
     # --- starting ------------------------------------------------------------------------
     def start(
@@ -166,7 +167,7 @@ class CampaignRunner:
         campaign_id: str,
         approver: Approver,
         *,
-        poll_s: float = 0.25,
+        poll_s: float = 0.5,
         progress: Callable[[str], None] | None = None,
     ) -> str:
         """Wake the campaign on its jobs' events and its approver's decisions until it ends or
@@ -180,30 +181,43 @@ class CampaignRunner:
                 if progress:
                     progress(line)
             shown = len(notes)
+            if not self._step(thread_id, approver, poll_s):
+                return self.services.store.get_campaign(campaign_id).status
+
+    def _step(self, thread_id: str, approver: Approver, poll_s: float) -> bool:
+        """Wait for and deliver one wake-up (an event or a decision); False = nothing to wait
+        for (the campaign ended, or an approval was left unanswered)."""
+        while True:
             waiting = self.pending(thread_id)
             if not waiting:
-                return self.services.store.get_campaign(campaign_id).status
+                return False
             first = waiting[0]
             if first.type == "approval":
                 answer = approver(first)
                 if answer is None:
-                    return self.services.store.get_campaign(campaign_id).status
+                    return False
                 self.decide(first.approval_id or "", answer)
-            elif not self.collect(first.job_ids):
-                time.sleep(poll_s)
+                return True
+            if self.collect(first.job_ids):
+                return True
+            time.sleep(poll_s)
 
     def collect(self, job_ids: list[str]) -> int:
-        """Read the backend's events of these jobs (starting queued ones); deliver them.
-        Returns how many final events resumed the graph."""
+        """Read the backend's events of these jobs (starting queued ones) and deliver the new
+        ones. Returns how many final events resumed the graph."""
         backend = self.services.backend
         backend.poll()
         resumed = 0
         for job_id in job_ids:
-            for event in backend.events(job_id):
-                resumed += self.deliver(event) == "resumed"
             final = backend.final_event(job_id)
-            if final is not None:
-                resumed += self.deliver(final) == "resumed"
+            events_ = [*backend.events(job_id), *([final] if final else [])]
+            for event in events_:
+                key = (event.job_id, event.attempt, event.seq)
+                if key in self._delivered:
+                    continue
+                outcome = self.deliver(event)
+                self._delivered.add(key)
+                resumed += outcome == "resumed"
             if resumed:
                 break  # the pending set changed: re-read it
         return resumed
@@ -250,7 +264,9 @@ class CampaignRunner:
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id}}
+        # A wake-up runs until the next interrupt; debugging a burst of failures can take more
+        # than LangGraph's default 25 steps.
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
 
     @contextmanager
     def _lock(self, thread_id: str) -> Iterator[None]:

@@ -36,6 +36,7 @@ class CampaignState(CampaignInput, total=False):
     plan: dict[str, Any] | None  # the approved plan: approval id, budget split per phase
     round: int  # exploitation round (0 = not started)
     best_experiment_id: str | None
-    budget_request: dict[str, Any] | None  # {approval_id, extra_seconds, next} while asking
+    budget_request: dict[str, Any] | None  # {approval_id, extra_seconds, phase, ...} while asking
+    budget_denied: bool  # the human declined more budget: no further asks, wrap up
     report_path: str | None
     notes: list[str]  # short progress lines (also shown in the report)

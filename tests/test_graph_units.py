@@ -23,14 +23,14 @@ def test_routes_follow_the_state():
     assert jobs.after_ingest({"failed": [], "launch": [{}], "pending": ["k"]}) == "launch"
     wanted = [
         {"max_seconds": 5, "est_seconds": 1},
-        {"max_seconds": 9, "est_seconds": 4},
-        {"max_seconds": 3, "est_seconds": 1},
+        {"max_seconds": 12, "est_seconds": 4},
+        {"max_seconds": 5, "est_seconds": 1},
     ]
-    now, later = jobs._affordable(wanted, 10)
-    assert [r["max_seconds"] for r in now] == [5, 3]  # 9 s does not fit; 2 s left < 1.5 x 4 s
+    now, later = jobs._affordable(wanted, 12)
+    assert [r["max_seconds"] for r in now] == [5, 5]  # 7 s left < 2 x 4 + 2 s for the second
     assert later == [wanted[1]]
-    now, later = jobs._affordable(wanted, 7)
-    assert [r["max_seconds"] for r in now] == [5, 2]  # the last one on a tighter leash
+    now, later = jobs._affordable(wanted, 9)
+    assert [r["max_seconds"] for r in now] == [5, 4]  # the last one on a tighter leash
     assert later == [wanted[1]]
     assert debugging.route({"escalation": {"x": 1}, "failed": ["j"]}) == "escalate"
     assert debugging.route({"failed": ["j"]}) == "debug"

@@ -15,7 +15,7 @@ from rea.trainers.events import Failure
 
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
-from .common import ensure_approval, note, spendable
+from .common import MAX_SECONDS_FACTOR, ensure_approval, job_seconds, note
 
 
 def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
@@ -48,11 +48,11 @@ def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str,
         escalation = {"approval_id": approval_id, **request, "attempt": job.attempt}
         return {"failed": failed, "escalation": escalation, "notes": note(state, line)}
     fixed = debugger.apply_fix(exp.config, diag) if diag.action == "fix" else None
-    retry = _retry(svc, job, exp, fixed)
-    retry["max_seconds"] = _retry_seconds(svc, job, diag.max_seconds_factor)
+    retry = {**_retry(svc, job, exp, fixed), **_retry_seconds(svc, job, diag.max_seconds_factor)}
+    queued = list(state.get("launch") or [])
     return {
         "failed": failed,
-        "launch": [*(state.get("launch") or []), retry] if retry["max_seconds"] else [],
+        "launch": [*queued, retry] if retry["max_seconds"] else queued,
         "notes": note(state, line if retry["max_seconds"] else f"{line}; no budget to retry"),
     }
 
@@ -82,9 +82,9 @@ def escalate(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[s
         fixed_config = fixed.model_dump(mode="json")
     else:
         fixed_config = debugger.apply_fix(exp.config, debugger.Diagnosis.model_validate(diag))
-    retry = _retry(svc, job, exp, fixed_config)
-    retry["max_seconds"] = _retry_seconds(svc, job, 1.0)
-    launch = [*(state.get("launch") or []), retry] if retry["max_seconds"] else []
+    retry = {**_retry(svc, job, exp, fixed_config), **_retry_seconds(svc, job, 1.0)}
+    queued = list(state.get("launch") or [])
+    launch = [*queued, retry] if retry["max_seconds"] else queued
     return {**base, "launch": launch}
 
 
@@ -119,12 +119,14 @@ def _retry(svc: Services, job: Any, exp: Any, fixed: dict[str, Any] | None) -> d
     }
 
 
-def _retry_seconds(svc: Services, job: Any, factor: float) -> float:
-    """The failed attempt's reservation (x factor, e.g. after a timeout), if it can be paid."""
+def _retry_seconds(svc: Services, job: Any, factor: float) -> dict[str, float]:
+    """The failed attempt's reservation (x factor, e.g. after a timeout) and its estimate; the
+    launch node defers the retry until the ledger can pay it."""
     entry = svc.store.reservation(job.job_id)
-    wanted = (entry.reserved if entry else job.max_seconds) * max(1.0, factor)
-    room = spendable(svc.store, job.campaign_id)
-    return round(min(wanted, room), 2) if room >= 0.4 * wanted else 0.0
+    reserved = entry.reserved if entry else job.max_seconds
+    wanted = reserved * max(1.0, factor)
+    cap = job_seconds(wanted / MAX_SECONDS_FACTOR, svc.store, job.campaign_id)
+    return {"max_seconds": min(wanted, cap), "est_seconds": reserved / MAX_SECONDS_FACTOR}
 
 
 def _failure_of(svc: Services, job_id: str, attempt: int) -> Failure:

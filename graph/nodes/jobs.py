@@ -58,12 +58,14 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
 
 def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list]:
     """The requests (in order) that can be reserved in `room` now, and the rest. A request
-    gets its wanted max_seconds, or what is left if that still covers 1.5x its estimate (near
-    the end of the budget a job runs on a tighter leash rather than not at all)."""
+    gets its wanted max_seconds, or what is left if that still covers twice its estimate plus
+    2 s of start-up (near the end of the budget a job runs on a tighter leash rather than not
+    at all; tighter than that and a timeout would waste it)."""
     now, later = [], []
     for request in requests:
         take = min(request["max_seconds"], room)
-        if take > 0 and take >= 1.5 * float(request.get("est_seconds") or 0.0):
+        need = min(request["max_seconds"], 2.0 * float(request.get("est_seconds") or 0.0) + 2.0)
+        if take > 0 and take >= need:
             now.append({**request, "max_seconds": round(take, 2)})
             room -= take
         else:

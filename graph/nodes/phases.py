@@ -39,7 +39,9 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     phase, rnd, items = batch
     cost = sum(i["est_seconds"] for i in items)
     room = spendable(svc.store, cid)
-    if cost > room and not state.get("budget_denied"):
+    if cost > room and state.get("budget_denied"):
+        return {"phase": "report", "launch": [], "notes": note(state, f"no budget for {phase}")}
+    if cost > room:
         approval_id = f"{cid}-budget-{phase}-{rnd}"
         request = {
             "extra_seconds": round(cost - room, 1),
