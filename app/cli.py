@@ -18,7 +18,7 @@ from rea.trainers.errors import ReaError
 from rea.trainers.events import JobSpec
 
 from .memory_cli import insights_app, research_app
-from .run_cli import approve_cmd, resume_cmd, run_cmd, status_cmd
+from .run_cli import approve_cmd, report_cmd, resume_cmd, run_cmd, status_cmd
 from .settings import Settings
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.command("run")(run_cmd)
 app.command("resume")(resume_cmd)
 app.command("approve")(approve_cmd)
 app.command("status")(status_cmd)
+app.command("report")(report_cmd)
 
 
 @app.callback()

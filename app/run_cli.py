@@ -151,6 +151,33 @@ def status_cmd(
                 )
 
 
+def report_cmd(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The summary instead of the report.")
+    ] = False,
+) -> None:
+    """Print a campaign's report (markdown), or its JSON summary."""
+    with open_runner(Settings()) as runner:
+        state = runner.state(runner.thread_of(campaign_id))
+        if as_json:
+            print(
+                json.dumps(
+                    campaign_summary(runner.services.store, campaign_id, state),
+                    indent=2,
+                    default=str,
+                )
+            )
+            return
+        path = state.get("report_path")
+        if not path or not Path(path).exists():
+            console.print(
+                f"campaign {campaign_id} has no report yet (status {runner.services.store.get_campaign(campaign_id).status})"
+            )
+            raise typer.Exit(1)
+        print(Path(path).read_text())
+
+
 def _action_name(kind: str) -> str:
     return {
         "plan": "approve_plan",

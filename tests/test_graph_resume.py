@@ -9,12 +9,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from langgraph.types import Command
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from test_campaign_acceptance import DATA_1, WEAK
 
 from rea.agents.brain import Brain
@@ -57,7 +60,10 @@ def test_killed_campaign_process_is_finished_by_a_new_one(tmp_path):
     def validation_in_flight() -> bool:
         if not db.exists():
             return False
-        jobs = ExperimentStore(f"sqlite:///{db}").list_jobs()
+        try:
+            jobs = ExperimentStore(f"sqlite:///{db}").list_jobs()
+        except OperationalError:  # the file exists but is not migrated yet
+            return False
         return any("-v" in j.job_id and j.state in ("queued", "running") for j in jobs)
 
     try:
@@ -119,6 +125,23 @@ def test_duplicate_and_stale_events_change_nothing(runner):
         assert runner.deliver(event) in ("duplicate", "stale")
     after = (store.budget_status(cid), store.list_results(cid), runner.state(thread))
     assert before == after
+
+
+def test_concurrent_deliveries_of_one_event_resume_once(runner):
+    cid = runner.start("dcn_v2", DATA_1, BUDGET, baseline=WEAK)
+    (job_id,) = runner.pending(runner.thread_of(cid))[0].job_ids
+    _wait_for(lambda: runner.services.backend.final_event(job_id) is not None)
+    final = runner.services.backend.final_event(job_id)
+    barrier = threading.Barrier(2)
+
+    def deliver():
+        barrier.wait()
+        return runner.deliver(final)
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: deliver(), range(2)))
+    assert outcomes == ["resumed", "stale"]
+    assert len(runner.services.store.list_results(cid)) == 1
 
 
 def test_bad_decision_is_refused_and_the_interrupt_stays(runner):
