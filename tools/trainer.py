@@ -76,14 +76,15 @@ def family_knobs(model: str) -> list[str]:
 def relative_cost(baseline: TrainerConfig | Mapping[str, Any], delta: Mapping[str, Any]) -> float:
     """A rough training-cost ratio of baseline+delta over the baseline, in [0.2, 20].
 
-    Epochs scale cost linearly (an upper bound: early stopping may cut it); embedding width
+    Epochs scale cost linearly (an upper bound: early stopping may cut it); smaller batches
+    cost more steps (about with the square root of the ratio on small models); embedding width
     scales the embedding update (the dominant cost of these models, see notes/stack.md) about
     with its square root; a family switch to a towered model costs ~1.5x. Research cards carry
     their own measured-or-estimated cost, which wins over this guess.
     """
     base = as_config(baseline)
     new = apply_delta(base, dict(delta))
-    ratio = new.epochs / base.epochs
+    ratio = new.epochs / base.epochs * math.sqrt(base.batch_size / new.batch_size)
     if new.model != "lr" and base.model != "lr":
         ratio *= math.sqrt(new.embed_dim / base.embed_dim)
     if new.model != base.model and base.model in ("lr", "fm"):

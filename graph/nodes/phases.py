@@ -10,8 +10,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from rea.agents import analyst, planner
+from rea.agents.planner.budget import est_seconds
 from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
+from rea.tools.trainer import relative_cost
 from rea.trainers.config import apply_delta, config_delta
 
 from .. import hitl
@@ -139,11 +141,18 @@ def _combination(
         svc.brain,
         baseline_config=campaign.baseline_config,
         validated=validated,
-        budget_seconds=float((state.get("plan") or {}).get("budget", {}).get("combination", 0.0)),
+        budget_seconds=_combination_budget(svc, state),
         seconds_per_seed=seconds_per_seed(svc.store, cid),
         seeds=list(svc.seeds),
     )
     return [p.model_dump(mode="json") for p in planned]
+
+
+def _combination_budget(svc: Services, state: dict[str, Any]) -> float:
+    """The plan's combination share, or up to 60 % of what is left when that is more: stacking
+    validated winners is worth more than the exploitation it borrows from (which gets the rest)."""
+    share = float((state.get("plan") or {}).get("budget", {}).get("combination", 0.0))
+    return max(share, 0.6 * spendable(svc.store, state["campaign_id"]))
 
 
 def _exploit_round(
@@ -164,37 +173,58 @@ def _exploit_round(
         seeds=[svc.seeds[0]],
     )
     items = [t.model_dump(mode="json") for t in trials]
-    confirm_cost = 1.3 * sps * len(svc.seeds) * 1.5
-    if sum(i["est_seconds"] for i in items) + confirm_cost > spendable(svc.store, cid):
+    for item in items:  # cost from the measured best config, not from the (cheaper) baseline
+        trial = apply_delta(campaign.baseline_config, item["config_delta"])
+        change = config_delta(apply_delta(best.config, {}), trial)
+        per_seed = best.trainer_seconds / max(1, len(best.seeds))
+        item["est_seconds"] = est_seconds(per_seed, relative_cost(best.config, change), 1)
+    # Keep enough to confirm the current challenger with every seed (a launch needs 2x its
+    # estimate); without a challenger the whole rest may go to trials.
+    challenger = _challenger(svc, state, runs)
+    reserve = 2 * _confirm_estimate(svc, challenger) + 2 if challenger else 0.0
+    if sum(i["est_seconds"] for i in items) + reserve > spendable(svc.store, cid):
         return None  # spend what is left on confirming the best instead
     return "exploitation", rnd, items
 
 
-def _confirm(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord]
-) -> tuple[str, int, list[dict[str, Any]]] | None:
-    """Re-run the best exploitation trial with every seed, if it beat the best so far on the
-    seed they share (a one-seed trial is not evidence; the confirmation is)."""
+def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> RunRecord | None:
+    """The best one-seed exploitation trial, if it beat the best validated config (or the
+    baseline) on the seed they share."""
     cid = state["campaign_id"]
-    if any(r.experiment_id == f"{cid}-xconfirm" for r in runs) or state.get("round", 0) < 0:
-        return None
     trials = [r for r in runs if r.phase == "exploitation" and len(r.seeds) == 1]
     if not trials:
         return None
     champion = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
     seed = svc.seeds[0]
     top = min(trials, key=lambda r: r.values().get(seed, float("inf")))
-    if top.values().get(seed, float("inf")) >= champion.values().get(seed, float("-inf")):
+    beats = top.values().get(seed, float("inf")) < champion.values().get(seed, float("-inf"))
+    return top if beats else None
+
+
+def _confirm_estimate(svc: Services, trial: RunRecord) -> float:
+    """Trainer-seconds to re-run `trial` with every seed (its own measured time per seed)."""
+    return 1.3 * trial.trainer_seconds / max(1, len(trial.seeds)) * len(svc.seeds)
+
+
+def _confirm(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord]
+) -> tuple[str, int, list[dict[str, Any]]] | None:
+    """Re-run the challenger with every seed: a one-seed trial is not evidence, the
+    confirmation is (the analyst then compares it with the baseline like any other)."""
+    cid = state["campaign_id"]
+    if any(r.experiment_id == f"{cid}-xconfirm" for r in runs) or state.get("round", 0) < 0:
+        return None
+    top = _challenger(svc, state, runs)
+    if top is None:
         return None
     campaign = svc.store.get_campaign(cid)
-    est = 1.3 * seconds_per_seed(svc.store, cid) * len(svc.seeds)
     delta = config_delta(apply_delta(campaign.baseline_config, {}), apply_delta(top.config, {}))
     item = {
         "hypothesis_id": top.hypothesis_id,
         "title": "confirm the best exploitation trial",
         "config_delta": delta,
         "seeds": list(svc.seeds),
-        "est_seconds": est,
+        "est_seconds": _confirm_estimate(svc, top),
         "confirm": True,
     }
     return "exploitation", -1, [item]
