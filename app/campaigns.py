@@ -38,9 +38,20 @@ def services_from(
         jobs_root=settings.jobs_dir,
         reports_root=settings.home / "reports",
         brain=brain or brain_from(settings),
-        insights=memory.insights,
-        research=memory.research,
+        insights=_Lazy(lambda: memory.insights),
+        research=_Lazy(lambda: memory.research),
     )
+
+
+class _Lazy:
+    """Opens a memory part on first use: `rea status` or `rea approve` never load the embedder
+    or re-index the research library; a campaign step that needs them does, once."""
+
+    def __init__(self, open_: Any):
+        self._open = open_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
 
 
 @contextmanager

@@ -216,8 +216,13 @@ class ExperimentStore(JobsMixin, LedgerMixin):
     ) -> Experiment:
         """Replace an experiment's config (validated) and delta, e.g. after the debugger's fix;
         the next job attempt runs the new config."""
-        changes = {"config": parse_config(config).model_dump(mode="json"), "config_delta": config_delta}
-        return self._update(Experiment, experiment_id, changes, {"config": None, "config_delta": None})
+        changes = {
+            "config": parse_config(config).model_dump(mode="json"),
+            "config_delta": config_delta,
+        }
+        return self._update(
+            Experiment, experiment_id, changes, {"config": None, "config_delta": None}
+        )
 
     def list_experiments(self, campaign_id: str, *, phase: str | None = None) -> list[Experiment]:
         conditions = [Experiment.campaign_id == campaign_id]

@@ -122,6 +122,18 @@ def test_experiment_stores_the_full_validated_config(store):
         store.create_experiment(campaign.id, "warmup", BASELINE)
 
 
+def test_experiment_config_can_be_replaced_by_a_fix(store):
+    campaign, baseline = _campaign_and_experiment(store)
+    fixed = store.update_experiment(
+        baseline.id, config={**BASELINE, "batch_size": 512}, config_delta={"batch_size": 512}
+    )
+    got = store.get_experiment(baseline.id)
+    assert got.config["batch_size"] == fixed.config["batch_size"] == 512
+    assert got.config_delta == {"batch_size": 512}
+    with pytest.raises(ConfigError, match="batch_size"):
+        store.update_experiment(baseline.id, config={**BASELINE, "batch_size": 0}, config_delta={})
+
+
 def test_job_creation_is_idempotent_on_its_key(store):
     campaign, experiment = _campaign_and_experiment(store)
     first = store.create_job(experiment.id, "thread-1/e-1/1", 30.0, job_id="job-a", backend="ray")

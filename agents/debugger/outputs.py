@@ -6,18 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rea.trainers.events import FailureKind
+
 # The job failure kinds (DESIGN.md §3) plus "lost": the backend lost the job's process.
-DebugKind = Literal[
-    "oom",
-    "nan_loss",
-    "diverged",
-    "config_error",
-    "data_error",
-    "timeout",
-    "killed",
-    "crashed",
-    "lost",
-]
+DebugKind = FailureKind | Literal["lost"]
 Action = Literal["fix", "retry", "escalate"]
 
 
