@@ -123,7 +123,7 @@ def test_experiment_stores_the_full_validated_config(store):
 
 
 def test_experiment_config_can_be_replaced_by_a_fix(store):
-    campaign, baseline = _campaign_and_experiment(store)
+    _, baseline = _campaign_and_experiment(store)
     fixed = store.update_experiment(
         baseline.id, config={**BASELINE, "batch_size": 512}, config_delta={"batch_size": 512}
     )
