@@ -5,10 +5,11 @@ export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: install demo test lint bench-trainers
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt .ci/install
-	bash .ci/install dev
+# dev,ray: the tests start a Ray head on loopback (tests/test_backend_ray.py).
+$(VENV)/.installed-dev,ray: pyproject.toml constraints.txt .ci/install
+	bash .ci/install dev,ray
 
-install: $(VENV)/.installed-dev
+install: $(VENV)/.installed-dev,ray
 
 # The main job: one whole campaign on embedded defaults (SQLite, embedded Chroma, local jobs,
 # offline brain unless an LLM is configured), from a team's current DCN-v2 config.

@@ -11,7 +11,9 @@ from rea.graph.builder import build_graph
 from rea.graph.checkpoint import open_checkpointer
 from rea.graph.context import Services
 from rea.graph.runner import CampaignRunner
-from rea.trainers.backends import LocalBackend
+from rea.trainers.backends import JobBackend, LocalBackend, RayBackend
+from rea.trainers.backends.ray import connect
+from rea.trainers.errors import ConfigError
 
 from .memory_wiring import Memory
 from .settings import Settings
@@ -27,14 +29,34 @@ def brain_from(settings: Settings) -> Brain:
     )
 
 
+def backend_from(settings: Settings) -> JobBackend:
+    """The job backend REA_BACKEND names: local processes (default) or a Ray cluster.
+
+    Raises `ConfigError` saying what to do when the Ray backend is asked for but ray is not
+    installed, REA_RAY_ADDRESS is unset, or nothing answers there.
+    """
+    env = {"REA_WEBHOOK_SECRET": settings.webhook_secret} if settings.webhook_secret else {}
+    if settings.backend == "local":
+        return LocalBackend(settings.jobs_dir, env=env, max_parallel=settings.max_parallel_jobs)
+    if not settings.ray_address:
+        raise ConfigError(
+            "REA_BACKEND=ray needs REA_RAY_ADDRESS: the Ray dashboard's address, "
+            "e.g. REA_RAY_ADDRESS=http://127.0.0.1:8265 (see docs/backends.md)"
+        )
+    try:
+        client = connect(settings.ray_address)
+    except RuntimeError as err:  # RayUnavailable: not installed, or not reachable
+        raise ConfigError(str(err)) from None
+    return RayBackend(settings.ray_address, settings.jobs_dir, env=env, client=client)
+
+
 def services_from(
     settings: Settings, *, brain: Brain | None = None, memory: Memory | None = None
 ) -> Services:
     memory = memory or Memory(settings)
-    env = {"REA_WEBHOOK_SECRET": settings.webhook_secret} if settings.webhook_secret else {}
     return Services(
         store=memory.store,
-        backend=LocalBackend(settings.jobs_dir, env=env, max_parallel=settings.max_parallel_jobs),
+        backend=backend_from(settings),
         jobs_root=settings.jobs_dir,
         reports_root=settings.home / "reports",
         brain=brain or brain_from(settings),

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
         description="json_schema for OpenAI/vLLM; function_calling for servers "
         "without response_format support (older llama.cpp, some Ollama builds).",
     )
-    max_parallel_jobs: int = Field(2, ge=1, description="Local jobs running at once.")
+    max_parallel_jobs: int | None = Field(
+        None, ge=1, description="Local jobs running at once (unset: one per core)."
+    )
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     webhook_secret: str | None = None

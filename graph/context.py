@@ -8,6 +8,7 @@ from typing import Any
 
 from rea.agents.brain import Brain
 from rea.memory import ExperimentStore
+from rea.trainers.backends import JobBackend
 
 BASELINE_SEEDS = (0, 1, 2)
 
@@ -17,7 +18,7 @@ class Services:
     """The side-effecting parts a campaign talks to, passed in (tests give tmp-dir ones)."""
 
     store: ExperimentStore
-    backend: Any  # rea.trainers.backends.LocalBackend (or any backend with the same methods)
+    backend: JobBackend  # LocalBackend, RayBackend (rea.trainers.backends)
     jobs_root: Path
     reports_root: Path
     brain: Brain = field(default_factory=Brain)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,13 @@ log = logging.getLogger("rea.trainers.events")
 SIGNATURE_HEADER = "X-REA-Signature"
 SIGNATURE_TOLERANCE_S = 300
 SECRET_ENV = "REA_WEBHOOK_SECRET"
+# ECHO_ENV=1: the job also prints each event to stdout as `ECHO_PREFIX<json>`, so a backend whose
+# workers share no storage with the orchestrator (Ray without a shared REA_HOME) finds the events
+# in the job's log.
+ECHO_ENV = "REA_ECHO_EVENTS"
+ECHO_PREFIX = "REA-EVENT "
+# The spec inline (JSON), for a node where the spec file is not (see job.load_spec).
+SPEC_ENV = "REA_JOB_SPEC"
 
 EventKind = Literal["started", "progress", "succeeded", "failed"]
 FailureKind = Literal[
@@ -145,6 +153,7 @@ class EventEmitter:
         self.spec, self.secret, self.retries = spec, secret, retries
         self.seq = 0
         self.path = Path(spec.output_dir) / "events.jsonl"
+        self.echo = os.environ.get(ECHO_ENV) == "1"
 
     def emit(self, kind: EventKind, **fields: Any) -> JobEvent:
         event = JobEvent(
@@ -159,6 +168,8 @@ class EventEmitter:
         body = event.model_dump_json(exclude_none=True).encode()
         with self.path.open("ab") as f:
             f.write(body + b"\n")
+        if self.echo:
+            print(ECHO_PREFIX + body.decode(), flush=True)
         if self.spec.callback_url:
             final = kind in ("succeeded", "failed")
             self._post(body, attempts=self.retries * 2 if final else self.retries)

@@ -30,7 +30,7 @@ import torch
 from pydantic import ValidationError
 
 from .errors import ConfigError, Killed, ReaError, TrainingTimeout
-from .events import SECRET_ENV, EventEmitter, Failure, JobEvent, JobSpec, write_result
+from .events import SECRET_ENV, SPEC_ENV, EventEmitter, Failure, JobEvent, JobSpec, write_result
 from .faults import corrupt_inputs
 from .train import EpochRecord, TrainResult, train
 
@@ -42,11 +42,20 @@ WATCHDOG_GRACE_S = 15.0
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a spec file; raise `ConfigError` saying what is wrong."""
+    """Read and validate a spec file; raise `ConfigError` saying what is wrong.
+
+    When the file is not on this machine (a cluster node that shares no storage with the
+    orchestrator), the spec JSON in the environment variable REA_JOB_SPEC is used instead.
+    """
     try:
-        raw = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError:
-        raise ConfigError(f"job spec {path} does not exist") from None
+        text = os.environ.get(SPEC_ENV, "")
+        if not text:
+            raise ConfigError(f"job spec {path} does not exist (and {SPEC_ENV} is unset)") from None
+        path = f"{path} (from {SPEC_ENV})"
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"job spec {path} is not valid JSON: {err}") from None
     try:

@@ -21,7 +21,7 @@ from rea.agents.brain import Brain
 from rea.agents.llm import decide
 from rea.memory import BudgetExceeded, ExperimentStore, NotFound
 from rea.memory.tables import TERMINAL_JOB_STATES, Experiment
-from rea.trainers.backends import LocalBackend
+from rea.trainers.backends import JobBackend
 from rea.trainers.events import JobSpec
 
 from .llm import plan_llm
@@ -62,7 +62,7 @@ class _Target:
 
 def launch(
     store: ExperimentStore,
-    backend: LocalBackend,
+    backend: JobBackend,
     brain: Brain,
     *,
     campaign_id: str,
@@ -97,7 +97,7 @@ def launch(
 
 
 def _launch_one(
-    store: ExperimentStore, backend: LocalBackend, request: LaunchRequest, target: _Target
+    store: ExperimentStore, backend: JobBackend, request: LaunchRequest, target: _Target
 ) -> str | Skipped:
     """Create, reserve and submit one job (each step idempotent); its job id, or why not."""
     exp = store.get_experiment(request.experiment_id)
@@ -113,7 +113,7 @@ def _launch_one(
         request.max_seconds,
         job_id=spec.job_id,
         attempt=request.attempt,
-        backend=getattr(backend, "name", "local"),
+        backend=backend.name,
         seed=spec.seed,
         output_dir=spec.output_dir,
     )

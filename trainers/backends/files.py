@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..events import JobEvent
+from .base import TAIL_CHARS, TAIL_LINES
+
 
 def proc_start(pid: int) -> str | None:
     """The process's start time (Linux /proc), to tell a reused pid; None if not knowable.
@@ -28,6 +31,36 @@ def read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def read_events(path: Path) -> list[JobEvent]:
+    """The events of an events.jsonl file ([] when missing). A torn last line (the job is
+    writing it right now) is skipped; a bad line before it is an error."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    events = []
+    for i, line in enumerate(lines):
+        try:
+            events.append(JobEvent.model_validate_json(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise ValueError(f"{path}:{i + 1} is not a job event: {line[:200]!r}") from None
+    return events
+
+
+def read_tail(job_dir: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last lines of the job's train.log (stdout.log when train.log is empty), trimmed
+    for a prompt."""
+    for name in ("train.log", "stdout.log"):
+        try:
+            text = (job_dir / name).read_text(errors="replace")
+        except OSError:
+            continue
+        if text.strip():
+            return "\n".join(text.splitlines()[-lines:])[-chars:]
+    return ""
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -1,9 +1,13 @@
 """Run training jobs as subprocesses of this machine, a few at a time, queued in files.
 
-    backend = LocalBackend(home / "jobs", env={"REA_WEBHOOK_SECRET": secret}, max_parallel=2)
+    backend = LocalBackend(home / "jobs", env={"REA_WEBHOOK_SECRET": secret})
     backend.submit(spec)          # spec.output_dir must be backend.job_dir(spec.job_id)
     backend.poll()                # starts queued jobs while fewer than max_parallel run
     backend.final_event(job_id)   # result.json, or a synthesized `failed` event if it died
+    backend.logs(job_id)          # the tail of its stdout.log; backend.list(): every job
+
+It implements `JobBackend` (base.py). Jobs are detached (each its own session and process
+group), so they outlive the orchestrator; max_parallel defaults to the number of cores.
 
 Every piece of state is a file under `jobs_root/<job_id>/`, so a new `LocalBackend` on the same
 root (a restarted orchestrator) continues the queue and sees the running jobs:
@@ -30,10 +34,18 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..events import Failure, JobEvent, JobSpec, now_iso
-from .files import create_exclusive, proc_start, read_json, write_atomic
+from .base import LOG_LINES, JobInfo, JobState, tail
+from .files import (
+    create_exclusive,
+    proc_start,
+    read_events,
+    read_json,
+    read_tail,
+    write_atomic,
+)
 
 SUBMITTED, LAUNCHED = "submitted.json", "launched.json"
 RESULT, EVENTS = "result.json", "events.jsonl"
@@ -42,9 +54,6 @@ SUBMISSIONS_LOG = "submissions.log"
 EXTERNAL_PREFIX = "local:"
 # launched.json without a pid this long after its creation: the launcher died mid-spawn.
 LAUNCH_GRACE_S = 60.0
-TAIL_LINES, TAIL_CHARS = 40, 4000
-
-JobState = Literal["unknown", "queued", "running", "finished"]
 
 # The processes this Python process spawned, by job dir, shared by every LocalBackend in it:
 # whichever instance polls reaps them (no zombies) and still learns their exit codes.
@@ -52,7 +61,8 @@ _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 
 
 class LocalBackend:
-    """Subprocess jobs on this machine; at most `max_parallel` of this root's jobs run at once.
+    """Subprocess jobs on this machine; at most `max_parallel` of this root's jobs run at once
+    (default: the number of cores, `os.cpu_count()`).
 
     `env` is added to each job's environment (e.g. REA_WEBHOOK_SECRET, which must never go in
     the spec file); OMP_NUM_THREADS is the spec's `num_threads`, 1 unless the spec says
@@ -67,8 +77,10 @@ class LocalBackend:
         *,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
-        max_parallel: int = 2,
+        max_parallel: int | None = None,
     ):
+        if max_parallel is None:
+            max_parallel = default_parallel()
         if max_parallel < 1:
             raise ValueError(f"max_parallel must be >= 1 (got {max_parallel})")
         self.jobs_root = Path(jobs_root)
@@ -125,19 +137,7 @@ class LocalBackend:
     # --- events -----------------------------------------------------------------------------
     def events(self, job: str | Path) -> list[JobEvent]:
         """Every event the job wrote to events.jsonl (a torn last line is skipped)."""
-        path = self.job_dir(job) / EVENTS
-        try:
-            lines = path.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        events = []
-        for i, line in enumerate(lines):
-            try:
-                events.append(JobEvent.model_validate_json(line))
-            except ValueError:
-                if i < len(lines) - 1:
-                    raise ValueError(f"{path}:{i + 1} is not a job event: {line[:200]!r}") from None
-        return events
+        return read_events(self.job_dir(job) / EVENTS)
 
     def final_event(self, job: str | Path) -> JobEvent | None:
         """The job's final event: result.json, or a synthesized `failed` event when its process
@@ -166,6 +166,28 @@ class LocalBackend:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         return True
+
+    def logs(self, job: str | Path, lines: int = LOG_LINES) -> str:
+        """The last `lines` lines of what the job process printed (stdout.log: its log, plus
+        anything before logging started, e.g. an import error), else of its train.log."""
+        d = self.job_dir(job)
+        if not (d / SUBMITTED).exists():
+            raise LookupError(f"job {d.name!r} was never submitted to {self.jobs_root}")
+        for name in ("stdout.log", "train.log"):
+            try:
+                text = (d / name).read_text(errors="replace")
+            except OSError:
+                continue
+            if text.strip():
+                return tail(text, lines)
+        return ""
+
+    def list(self) -> list[JobInfo]:
+        """Every job submitted to this jobs root, in submission order."""
+        return [
+            JobInfo(job_id=d.name, state=self._settle(d), external_id=EXTERNAL_PREFIX + d.name)
+            for d in self._submitted_dirs()
+        ]
 
     # --- internals --------------------------------------------------------------------------
     def _submitted_dirs(self) -> list[Path]:
@@ -254,17 +276,9 @@ class LocalBackend:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def read_tail(job_dir: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
-    """The last lines of the job's train.log (stdout.log when train.log is empty), trimmed
-    for a prompt."""
-    for name in ("train.log", "stdout.log"):
-        try:
-            text = (job_dir / name).read_text(errors="replace")
-        except OSError:
-            continue
-        if text.strip():
-            return "\n".join(text.splitlines()[-lines:])[-chars:]
-    return ""
+def default_parallel() -> int:
+    """How many local jobs run at once by default: one per core."""
+    return os.cpu_count() or 1
 
 
 def _same_attempt(marker: dict[str, Any], spec: JobSpec) -> None:
