@@ -240,12 +240,13 @@ class CampaignRunner:
     def _sync_status(self, thread_id: str, campaign_id: str) -> None:
         """The campaign row says what the thread waits on (the SQL source of truth)."""
         waiting = self.pending(thread_id)
-        status = self.services.store.get_campaign(campaign_id).status
+        current = self.services.store.get_campaign(campaign_id).status
+        status = current
         if any(p.type == "approval" for p in waiting):
             status = "awaiting_approval"
         elif waiting:
             status = "awaiting_jobs"
-        if status != self.services.store.get_campaign(campaign_id).status:
+        if status != current:
             self.services.store.update_campaign(campaign_id, status=status)
 
     def _meter(self, campaign_id: str) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 from rea.memory import ExperimentStore, NotFound
 from rea.tools.journal import load_runs
 
+from .nodes.common import BASELINE_SHARE
+
 PHASES = ("baseline", "validation", "combination", "exploitation")
 METRIC_KEYS = ("val_ne", "val_auc", "test_ne", "test_auc")
 
@@ -16,8 +18,6 @@ def phase_rows(
     store: ExperimentStore, campaign_id: str, plan: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """Budget planned and used, and experiments run, per phase."""
-    from .nodes.common import BASELINE_SHARE
-
     status = store.budget_status(campaign_id)
     usage = status.phases
     budget = {

@@ -67,6 +67,20 @@ def check_delta(
     return config_delta(base, apply_delta(base, dict(delta)))
 
 
+def screen_delta(
+    baseline: TrainerConfig | Mapping[str, Any], delta: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """`check_delta` for validating model output: (effective delta, None), or ({}, the problem
+    in words) when the delta is invalid or changes nothing on the baseline."""
+    try:
+        effective = check_delta(baseline, delta)
+    except ConfigError as err:
+        return {}, f"invalid config_delta: {err}"
+    if not effective:
+        return {}, "config_delta changes nothing on the baseline"
+    return effective, None
+
+
 def family_knobs(model: str) -> list[str]:
     """Trainer keys that matter for `model` (everything but `model`, `seed` and unused keys)."""
     unused = UNUSED_KEYS.get(model, frozenset())

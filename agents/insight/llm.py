@@ -9,9 +9,8 @@ from rea.agents.brain import Brain
 from rea.agents.llm import ask
 from rea.agents.schemas import HypothesisSet
 from rea.tools.insights import make_insight_tools
-from rea.tools.trainer import as_config, canonical, check_delta, make_trainer_tools
+from rea.tools.trainer import as_config, canonical, make_trainer_tools, screen_delta
 from rea.trainers.config import TrainerConfig
-from rea.trainers.errors import ConfigError
 
 from . import prompts
 
@@ -66,13 +65,9 @@ def validate_insight_set(
             problems.append(f"hypothesis {n}: evidence.insight_ids must list the insights cited")
         if missing := [i for i in ids if i not in known]:
             problems.append(f"hypothesis {n}: unknown insight ids {missing}")
-        try:
-            delta = check_delta(base, hyp.config_delta)
-        except ConfigError as err:
-            problems.append(f"hypothesis {n}: invalid config_delta: {err}")
-            continue
-        if not delta:
-            problems.append(f"hypothesis {n}: config_delta changes nothing on the baseline")
+        delta, problem = screen_delta(base, hyp.config_delta)
+        if problem:
+            problems.append(f"hypothesis {n}: {problem}")
         elif canonical(delta) not in seen:
             seen.add(canonical(delta))
             kept.append(hyp.model_copy(update={"config_delta": delta}))

@@ -10,7 +10,7 @@ from typing import Any
 from rea.agents.brain import Brain
 from rea.agents.llm import ask
 from rea.agents.schemas import HypothesisProposal, RunRecord
-from rea.tools.trainer import as_config, canonical, check_delta, make_trainer_tools
+from rea.tools.trainer import as_config, canonical, check_delta, make_trainer_tools, screen_delta
 from rea.trainers.config import TrainerConfig
 from rea.trainers.errors import ConfigError
 
@@ -145,12 +145,9 @@ def _idea_problems(idea: HypothesisProposal, base: TrainerConfig, done: set[str]
         out.append(f"source must be 'llm' (got {idea.source!r})")
     if len(idea.rationale.strip()) < 10:
         out.append("needs a rationale")
-    try:
-        delta = check_delta(base, idea.config_delta)
-    except ConfigError as err:
-        return [*out, f"invalid config_delta: {err}"]
-    if not delta:
-        out.append("config_delta changes nothing on the baseline")
+    delta, problem = screen_delta(base, idea.config_delta)
+    if problem:
+        out.append(problem)
     elif canonical(delta) in done:
         out.append("config_delta was already tried")
     return out

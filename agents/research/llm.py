@@ -11,9 +11,8 @@ from rea.agents.brain import Brain
 from rea.agents.llm import ask
 from rea.agents.schemas import HypothesisProposal, HypothesisSet
 from rea.tools.research import make_research_tools
-from rea.tools.trainer import as_config, canonical, check_delta, make_trainer_tools
+from rea.tools.trainer import as_config, canonical, make_trainer_tools, screen_delta
 from rea.trainers.config import TrainerConfig
-from rea.trainers.errors import ConfigError
 
 from . import prompts
 
@@ -77,13 +76,9 @@ def validate_research_set(
         evidence, why = _check_source(hyp, library, base.model, exclude)
         if why:
             problems.append(f"hypothesis {n}: {why}")
-        try:
-            delta = check_delta(base, hyp.config_delta)
-        except ConfigError as err:
-            problems.append(f"hypothesis {n}: invalid config_delta: {err}")
-            continue
-        if not delta:
-            problems.append(f"hypothesis {n}: config_delta changes nothing on the baseline")
+        delta, problem = screen_delta(base, hyp.config_delta)
+        if problem:
+            problems.append(f"hypothesis {n}: {problem}")
         elif canonical(delta) not in seen:
             seen.add(canonical(delta))
             kept.append(hyp.model_copy(update={"config_delta": delta, "evidence": evidence}))

@@ -10,6 +10,7 @@ from langgraph.types import interrupt
 from rea.agents import insight, planner, research
 from rea.agents.schemas import HypothesisProposal, HypothesisSet
 from rea.tools.journal import tried_deltas
+from rea.trainers.config import apply_delta
 
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
@@ -157,8 +158,6 @@ def _start_validation(svc: Services, state: dict[str, Any], args: dict[str, Any]
 
 
 def _applied(baseline: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    from rea.trainers.config import apply_delta
-
     return apply_delta(baseline, delta).model_dump(mode="json")
 
 
