@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-METRICS = ("val_ne", "val_auc", "val_logloss", "val_calibration")
 TEST_METRICS = ("test_ne", "test_auc", "test_logloss", "test_calibration")
 
 
