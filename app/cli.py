@@ -17,8 +17,11 @@ from rea.trainers.config import apply_delta, config_json_schema, default_config
 from rea.trainers.errors import ReaError
 from rea.trainers.events import JobSpec
 
+from .bench_cli import bench_app
+from .chat_cli import chat_cmd
 from .memory_cli import insights_app, research_app
 from .run_cli import approve_cmd, report_cmd, resume_cmd, run_cmd, status_cmd
+from .serve_cli import serve_cmd
 from .settings import Settings
 
 app = typer.Typer(
@@ -33,11 +36,14 @@ console = Console(stderr=True)
 
 app.add_typer(insights_app, name="insights")
 app.add_typer(research_app, name="research")
+app.add_typer(bench_app, name="bench")
 app.command("run")(run_cmd)
 app.command("resume")(resume_cmd)
 app.command("approve")(approve_cmd)
 app.command("status")(status_cmd)
 app.command("report")(report_cmd)
+app.command("serve")(serve_cmd)
+app.command("chat")(chat_cmd)
 
 
 @app.callback()

@@ -14,6 +14,7 @@ from rea.graph.runner import Pending
 from rea.graph.summary import campaign_summary
 
 from .campaigns import open_runner
+from .progress import LiveProgress
 from .settings import Settings
 
 console = Console(stderr=True)
@@ -189,7 +190,8 @@ def _action_name(kind: str) -> str:
 
 def _drive(runner: Any, cid: str, yes: bool, as_json: bool) -> None:
     approver = yes_approver if yes else ask_approver
-    status = runner.drive(cid, approver, progress=lambda line: console.print(f"  · {line}"))
+    with LiveProgress(runner, cid, console) as live:
+        status = runner.drive(cid, approver, progress=live.line, tick=live.tick)
     summary = campaign_summary(runner.services.store, cid, runner.state(runner.thread_of(cid)))
     if as_json:
         print(json.dumps(summary, indent=2, default=str))

@@ -32,8 +32,17 @@ class Settings(BaseSettings):
     )
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
-    webhook_secret: str | None = None
-    api_token: str | None = None
+    webhook_secret: str | None = Field(
+        None, description="Signs job callbacks; unset: `rea serve` keeps one in REA_HOME."
+    )
+    api_token: str | None = Field(
+        None, description="Bearer token for every API call but the webhook (required off loopback)."
+    )
+    public_url: str | None = Field(
+        None,
+        description="The service's URL as jobs see it (their callbacks go there); unset: "
+        "http://127.0.0.1:<port>. Set it when jobs run on other machines (Ray).",
+    )
 
     @property
     def jobs_dir(self) -> Path:

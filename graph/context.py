@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,38 @@ class CampaignContext:
 
 
 def services_of(runtime: Any) -> Services:
+    """The run's services: from its context, else the process default (`set_default_services`;
+    the LangGraph server passes context as JSON, so it cannot carry them)."""
     ctx = getattr(runtime, "context", None)
-    if ctx is None or ctx.services is None:
+    services = getattr(ctx, "services", None)
+    if services is not None:
+        return services
+    services = default_services()
+    if services is None:
         raise RuntimeError(
             "the campaign graph needs context=CampaignContext(services=...) on every invoke "
             "and resume (LangGraph does not persist context)"
         )
-    return ctx.services
+    return services
+
+
+# --- the process default (LangGraph server mode) ------------------------------------------
+_default_lock = threading.Lock()
+_default: dict[str, Any] = {"factory": None, "services": None}
+
+
+def set_default_services(factory: Callable[[], Services] | None) -> None:
+    """Register what `services_of` falls back to when a run's context has no services: the
+    factory runs once, on first need, and its Services are kept for the process. Registering
+    again replaces the factory and forgets Services the previous one made; None unregisters
+    (our own runner then gets the error above, as before)."""
+    with _default_lock:
+        _default["factory"], _default["services"] = factory, None
+
+
+def default_services() -> Services | None:
+    """The process default Services (created now if need be); None when none is registered."""
+    with _default_lock:
+        if _default["services"] is None and _default["factory"] is not None:
+            _default["services"] = _default["factory"]()
+        return _default["services"]

@@ -80,6 +80,21 @@ class CampaignRunner:
         faults: list[dict[str, Any]] | None = None,
     ) -> str:
         """Create the campaign and run its thread up to the first interrupt; its id."""
+        cid = self.create(model, data, budget_seconds, baseline=baseline, goal=goal)
+        self.begin(cid, faults=faults)
+        return cid
+
+    def create(
+        self,
+        model: str,
+        data: str,
+        budget_seconds: float,
+        *,
+        baseline: dict[str, Any] | None = None,
+        goal: str | None = None,
+    ) -> str:
+        """Check the request and create the campaign row (status `planning`); its id. Nothing
+        runs yet: `begin` does (the service calls it in the background)."""
         parse_ref(data)  # DataError naming the reference and the problem
         if not budget_seconds > 0:
             raise ConfigError(f"the budget must be > 0 trainer-seconds (got {budget_seconds})")
@@ -99,9 +114,32 @@ class CampaignRunner:
             thread_id=thread_id,
             campaign_id=cid,
         )
-        with self._lock(thread_id):
-            self._run(thread_id, {"campaign_id": cid, "faults": faults or []})
         return cid
+
+    def begin(self, campaign_id: str, *, faults: list[dict[str, Any]] | None = None) -> bool:
+        """Run a created campaign's thread up to its first interrupt; False when it had
+        already begun (a repeat changes nothing)."""
+        thread_id = self._thread_of(campaign_id)
+        with self._lock(thread_id):
+            if self.graph.get_state(self._config(thread_id)).values:
+                return False
+            self._run(thread_id, {"campaign_id": campaign_id, "faults": faults or []})
+        return True
+
+    def recover(self, campaign_id: str) -> bool:
+        """Finish a wake-up a crash interrupted: a thread whose checkpoint has a next step but
+        no pending interrupt is run on from that checkpoint (launching is idempotent, so a
+        step that submitted a job before the crash does not submit it again). True if it ran."""
+        thread_id = self._thread_of(campaign_id)
+        with self._lock(thread_id):
+            snapshot = self.graph.get_state(self._config(thread_id))
+            if not snapshot.values:
+                self._run(thread_id, {"campaign_id": campaign_id, "faults": []})
+                return True
+            if snapshot.next and not snapshot.interrupts:
+                self._run(thread_id, None)
+                return True
+        return False
 
     # --- waking --------------------------------------------------------------------------
     def deliver(self, event: JobEvent) -> str:
@@ -115,6 +153,8 @@ class CampaignRunner:
         fresh = events.record(self.services.store, event)
         if event.kind not in events.FINAL_KINDS:
             return "recorded" if fresh else "duplicate"
+        if self.services.store.get_campaign(job.campaign_id).status == "cancelled":
+            return "stale"  # a cancelled campaign is never woken again
         thread_id = self._thread_of(job.campaign_id)
         with self._lock(thread_id):
             waiting = [p for p in self.pending(thread_id) if event.job_id in p.job_ids]
@@ -169,10 +209,12 @@ class CampaignRunner:
         *,
         poll_s: float = 0.5,
         progress: Callable[[str], None] | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> str:
         """Wake the campaign on its jobs' events and its approver's decisions until it ends or
         an approval is left unanswered (approver returned None). Returns the campaign status.
-        `progress` receives each new progress note."""
+        `progress` receives each new progress note; `tick` is called at every poll (a live
+        display refreshes there)."""
         thread_id = self._thread_of(campaign_id)
         shown = 0
         while True:
@@ -181,13 +223,21 @@ class CampaignRunner:
                 if progress:
                     progress(line)
             shown = len(notes)
-            if not self._step(thread_id, approver, poll_s):
+            if not self._step(thread_id, approver, poll_s, tick):
                 return self.services.store.get_campaign(campaign_id).status
 
-    def _step(self, thread_id: str, approver: Approver, poll_s: float) -> bool:
+    def _step(
+        self,
+        thread_id: str,
+        approver: Approver,
+        poll_s: float,
+        tick: Callable[[], None] | None = None,
+    ) -> bool:
         """Wait for and deliver one wake-up (an event or a decision); False = nothing to wait
         for (the campaign ended, or an approval was left unanswered)."""
         while True:
+            if tick:
+                tick()
             waiting = self.pending(thread_id)
             if not waiting:
                 return False

@@ -40,6 +40,7 @@ from .tables import (
     VERSION_TABLE,
     Approval,
     Campaign,
+    ChatMessage,
     Experiment,
     Hypothesis,
     InsightRow,
@@ -126,6 +127,60 @@ class ExperimentStore(JobsMixin, LedgerMixin):
             "baseline_config": None,
         }
         return self._update(Campaign, campaign_id, changes, allowed)
+
+    def steer(
+        self,
+        campaign_id: str,
+        *,
+        skip_phases: list[str] | None = None,
+        wrap_up: bool | None = None,
+    ) -> dict[str, Any]:
+        """Record what the human asked while the campaign runs: phases to skip (added to those
+        asked before) and whether to wrap up (no new phase or round; report what exists). The
+        phase planner reads it at the next transition. Returns the campaign's steering."""
+        for phase in skip_phases or []:
+            check_value(phase, ("combination", "exploitation"), "a skipped phase")
+        with self._db.write() as session:
+            row = fetch(session, Campaign, campaign_id, lock=True)
+            steering = dict(row.steering or {})
+            if skip_phases:
+                steering["skip_phases"] = sorted({*steering.get("skip_phases", []), *skip_phases})
+            if wrap_up is not None:
+                steering["wrap_up"] = bool(wrap_up)
+            row.steering = steering  # a new dict: the JSON column sees the change
+            row.updated_at = self._now()
+            session.add(row)
+        return steering
+
+    # --- chat -----------------------------------------------------------------------------
+    def add_chat_message(
+        self, thread_id: str, role: str, content: str, *, campaign_id: str | None = None
+    ) -> ChatMessage:
+        check_value(role, ("user", "agent", "progress"), "role")
+        row = ChatMessage(
+            thread_id=thread_id, role=role, content=content, campaign_id=campaign_id, at=self._now()
+        )
+        return self._insert(row)
+
+    def chat_messages(self, thread_id: str, *, after_id: int = 0) -> list[ChatMessage]:
+        conditions = [ChatMessage.thread_id == thread_id, ChatMessage.id > after_id]
+        return self._list(ChatMessage, conditions, ChatMessage.id)
+
+    def chat_campaign(self, thread_id: str) -> str | None:
+        """The campaign a chat thread is about: the campaign driven by that thread, else the
+        latest one its messages named."""
+        campaign = self.get_campaign_by_thread(thread_id)
+        if campaign is not None:
+            return campaign.id
+        with self._db.read() as session:
+            query = (
+                select(ChatMessage.campaign_id)
+                .where(
+                    ChatMessage.thread_id == thread_id, col(ChatMessage.campaign_id).is_not(None)
+                )
+                .order_by(col(ChatMessage.id).desc())
+            )
+            return session.exec(query).first()
 
     # --- hypotheses -----------------------------------------------------------------------
     def create_hypothesis(

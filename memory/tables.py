@@ -116,6 +116,9 @@ class Campaign(StoreTable, table=True):
     thread_id: str | None = Field(default=None, sa_type=ID, unique=True)
     baseline_config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     goal: str | None = Field(default=None, sa_type=sa.Text)
+    # What the human asked while the campaign ran (chat / API): {"skip_phases": [...],
+    # "wrap_up": bool}. The phase planner reads it at every phase transition.
+    steering: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -286,6 +289,25 @@ class LedgerEntry(StoreTable, table=True):
     settled_at: datetime | None = _when(default=None)
 
 
+CHAT_ROLES = ("user", "agent", "progress")
+
+
+class ChatMessage(StoreTable, table=True):
+    """One line of a chat thread (the web UI, `rea chat`, the SSE endpoint): what the user said,
+    what the agent answered, and the progress notes it streamed. `campaign_id` links the line to
+    the campaign it is about (a thread's current campaign is the latest one it names)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (_check_in("role", CHAT_ROLES, "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: str = Field(sa_type=ID, index=True)
+    role: str = Field(sa_type=SHORT)
+    content: str = Field(sa_type=sa.Text)
+    campaign_id: str | None = Field(default=None, sa_type=ID)
+    at: datetime = _when()
+
+
 ALL_TABLES = (
     Campaign,
     Hypothesis,
@@ -296,4 +318,5 @@ ALL_TABLES = (
     Approval,
     InsightRow,
     LedgerEntry,
+    ChatMessage,
 )

@@ -125,3 +125,34 @@ def test_checkpointer_url_must_be_sqlite_or_postgres(tmp_path):
         assert saver is not None
     with pytest.raises(ConfigError, match="REA_CHECKPOINT_URL"), open_checkpointer("mysql://x"):
         pass
+
+
+def test_an_approved_budget_ask_covers_the_step_it_was_for(tmp_path, monkeypatch):
+    """Raising the budget by the asked amount makes the step affordable at once (the ask
+    includes the safety reserve that grows with the budget), and each ask has its own id."""
+    from types import SimpleNamespace
+
+    from rea.app.campaigns import services_from
+    from rea.app.settings import Settings
+    from rea.graph.context import CampaignContext
+
+    svc = services_from(Settings(home=tmp_path, brain="offline"))
+    store = svc.store
+    cid = "c-budget"
+    store.create_campaign("dcn_v2", "synthetic:tiny", 100.0, thread_id="t-x", campaign_id=cid)
+    batch = [{"experiment_id": "e1", "est_seconds": 120.0}]
+    monkeypatch.setattr(phases, "_next_batch", lambda svc, state: ("combination", 0, batch))
+    monkeypatch.setattr(phases, "_create", lambda svc, state, phase, rnd, items: items)
+    runtime = SimpleNamespace(context=CampaignContext(services=svc))
+    state = {"campaign_id": cid, "phase": "validation", "notes": []}
+
+    asked = phases.advance(state, runtime)["budget_request"]
+    assert asked["cost"] == 120.0 and asked["extra_seconds"] > 120.0 - 95.0
+    store.decide_approval(asked["approval_id"], "approved", {"type": "approve"})
+    store.raise_budget(cid, asked["extra_seconds"], approval_id=asked["approval_id"])
+    after = phases.advance(state, runtime)
+    assert after.get("launch") == batch and not after.get("budget_request")
+
+    batch[0]["est_seconds"] = 400.0  # a later, bigger step asks again, under a new id
+    again = phases.advance(state, runtime)["budget_request"]
+    assert again["approval_id"] != asked["approval_id"]

@@ -143,7 +143,7 @@ def test_migrate_creates_the_schema_of_the_tables_module(engine):
     assert len(_schema_diff(engine)) >= 9  # empty database: every table is missing
     store = ExperimentStore(engine)
     assert store.revision() is None
-    assert store.migrate() == "0001"
+    assert store.migrate() == "0002"
     assert _schema_diff(engine) == []
 
 
@@ -151,10 +151,10 @@ def test_second_migrate_is_a_no_op(engine):
     store = ExperimentStore(engine)
     store.migrate()
     campaign = store.create_campaign("fm", "synthetic:tiny", 60)
-    assert store.migrate() == "0001"
+    assert store.migrate() == "0002"
     assert store.get_campaign(campaign.id).budget_seconds == 60
     with engine.connect() as conn:
-        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [("0001",)]
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [("0002",)]
 
 
 @pytest.mark.parametrize(

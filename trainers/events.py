@@ -12,6 +12,9 @@ import hmac
 import json
 import logging
 import os
+import queue
+import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +29,7 @@ from .faults import Fault
 log = logging.getLogger("rea.trainers.events")
 
 SIGNATURE_HEADER = "X-REA-Signature"
+INT64_MAX = 2**63 - 1  # the largest integer a database column holds
 SIGNATURE_TOLERANCE_S = 300
 SECRET_ENV = "REA_WEBHOOK_SECRET"
 # ECHO_ENV=1: the job also prints each event to stdout as `ECHO_PREFIX<json>`, so a backend whose
@@ -93,8 +97,8 @@ class JobEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_id: str
-    attempt: int = Field(ge=1)
-    seq: int = Field(ge=0)
+    attempt: int = Field(ge=1, le=INT64_MAX)
+    seq: int = Field(ge=0, le=INT64_MAX)
     kind: EventKind
     at: str
     metrics: dict[str, Any] | None = None
@@ -111,6 +115,11 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     t = int(time.time()) if timestamp is None else int(timestamp)
     mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
+
+
+# ASCII only: str.isdigit() also accepts "²", and compare_digest() refuses non-ASCII text.
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
+_HEX_MAC = re.compile(r"[0-9a-f]{64}")
 
 
 class SignatureError(ValueError):
@@ -130,7 +139,7 @@ def verify(
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
     t_raw, given = parts.get("t", ""), parts.get("v1", "")
-    if not t_raw.isdigit() or not given:
+    if not (_UNIX_TIME.fullmatch(t_raw) and _HEX_MAC.fullmatch(given)):
         raise SignatureError(f"malformed {SIGNATURE_HEADER}: expected 't=<unix>,v1=<hex>'")
     t = int(t_raw)
     current = time.time() if now is None else now
@@ -146,14 +155,18 @@ def verify(
 
 class EventEmitter:
     """Numbers a job's events, appends them to `events.jsonl`, and posts them signed to the
-    callback URL. A callback that can't be delivered is logged, never fatal: `result.json` and
-    `events.jsonl` let the service recover what it missed."""
+    callback URL. Posting happens on a background sender thread, in order, so a slow or down
+    service never eats into the job's training time; `flush` waits (bounded) for the backlog
+    after the final event. A callback that can't be delivered is logged, never fatal:
+    `result.json` and `events.jsonl` let the service recover what it missed."""
 
     def __init__(self, spec: JobSpec, secret: str | None, *, retries: int = 3):
         self.spec, self.secret, self.retries = spec, secret, retries
         self.seq = 0
         self.path = Path(spec.output_dir) / "events.jsonl"
         self.echo = os.environ.get(ECHO_ENV) == "1"
+        self._outbox: queue.Queue[tuple[bytes, int] | None] = queue.Queue()
+        self._sender: threading.Thread | None = None
 
     def emit(self, kind: EventKind, **fields: Any) -> JobEvent:
         event = JobEvent(
@@ -172,8 +185,34 @@ class EventEmitter:
             print(ECHO_PREFIX + body.decode(), flush=True)
         if self.spec.callback_url:
             final = kind in ("succeeded", "failed")
-            self._post(body, attempts=self.retries * 2 if final else self.retries)
+            self._send(body, attempts=self.retries * 2 if final else self.retries)
         return event
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until every queued callback was posted or given up on; False on timeout."""
+        if self._sender is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while self._outbox.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._outbox.unfinished_tasks
+
+    def _send(self, body: bytes, attempts: int) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._drain, name="rea-callbacks", daemon=True)
+            self._sender.start()
+        self._outbox.put((body, attempts))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._outbox.get()
+            try:
+                if item is not None:
+                    self._post(*item)
+            except Exception as err:  # never let the sender die: the files have the events
+                log.warning("callback failed: %s", err)
+            finally:
+                self._outbox.task_done()
 
     def _post(self, body: bytes, attempts: int) -> None:
         url = self.spec.callback_url

@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import TrainerConfig
 from .errors import Killed
+
+if TYPE_CHECKING:  # the service imports the spec models but never trains: torch stays unloaded
+    import torch
 
 FaultKind = Literal[
     "oom", "nan_loss", "diverged", "config_error", "data_error", "timeout", "killed", "crashed"
@@ -79,6 +81,8 @@ def corrupt_inputs(fault: Fault | None, config: dict, data: str) -> tuple[dict, 
 
 def fire(fault: Fault, model: torch.nn.Module, deadline: float | None) -> None:
     """Cause the runtime fault `fault.kind` now (called by the trainer at `fault.at_step`)."""
+    import torch
+
     kind = fault.kind
     if kind == "oom":
         # Far beyond any machine: the allocator refuses it (CPU: RuntimeError, CUDA: OutOfMemoryError).

@@ -121,7 +121,8 @@ class _Job:
             self._finished = True
             event = self.emitter.emit(kind, **fields)
             write_result(self.out, event)
-            return event
+        self.emitter.flush()  # the callbacks still queued (bounded: they give up)
+        return event
 
     def fail(self, exc: BaseException) -> None:
         kind = classify(exc)

@@ -145,7 +145,8 @@ def _spec(exp: Experiment, request: LaunchRequest, target: _Target) -> JobSpec:
         seeds=seeds,
         max_seconds=round(SPEC_SHARE * request.max_seconds, 3),
         output_dir=str(target.jobs_root / request.job_id),
-        callback_url=target.callback_url,
+        # The service's webhook; `{job_id}` in it becomes this job's id.
+        callback_url=(target.callback_url or "").replace("{job_id}", request.job_id) or None,
         num_threads=request.num_threads,
         fault=request.fault,
     )

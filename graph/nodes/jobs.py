@@ -73,8 +73,14 @@ def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list
     return now, later
 
 
-def wait(state: dict[str, Any]) -> dict[str, Any]:
-    """Sleep until a job's final event arrives (the runner or the webhook resumes with it)."""
+def wait(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Sleep until a job's final event arrives (the runner or the webhook resumes with it).
+
+    A final event that arrived while the thread waited on something else (a human, during an
+    escalation) was recorded but woke nobody: it is taken from the store instead of sleeping."""
+    arrived = _recorded_final(services_of(runtime).store, list(state.get("pending") or []))
+    if arrived is not None:
+        return {"event": arrived}
     value = interrupt(
         {
             "type": "job_wait",
@@ -85,6 +91,15 @@ def wait(state: dict[str, Any]) -> dict[str, Any]:
     )
     event = value if isinstance(value, JobEvent) else JobEvent.model_validate(value)
     return {"event": event.model_dump(mode="json")}
+
+
+def _recorded_final(store: Any, job_ids: list[str]) -> dict[str, Any] | None:
+    for job_id in job_ids:
+        attempt = store.get_job(job_id).attempt
+        for row in store.list_events(job_id, attempt=attempt):
+            if row.kind in events.FINAL_KINDS:
+                return JobEvent.model_validate(row.payload).model_dump(mode="json")
+    return None
 
 
 def ingest(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the next step cannot be paid, the human is asked for more budget."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -19,6 +20,7 @@ from rea.trainers.config import apply_delta, config_delta
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
 from .common import (
+    RESERVE_FRACTION,
     baseline_id,
     ensure_approval,
     ensure_experiment,
@@ -44,9 +46,18 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     if cost > room and state.get("budget_denied"):
         return {"phase": "report", "launch": [], "notes": note(state, f"no budget for {phase}")}
     if cost > room:
-        approval_id = f"{cid}-budget-{phase}-{rnd}"
+        # One approval per ask: the count of budget asks already answered numbers it (a node
+        # replayed after a crash finds the same, still pending, approval).
+        answered = [
+            a
+            for a in svc.store.list_approvals(campaign_id=cid)
+            if a.kind == "budget" and a.status != "pending"
+        ]
+        approval_id = f"{cid}-budget-{phase}-{rnd}-{len(answered)}"
+        # The safety reserve grows with the budget: ask for enough that `cost` fits after it.
+        extra = math.ceil(10 * (cost - room) / (1 - RESERVE_FRACTION) + 1) / 10
         request = {
-            "extra_seconds": round(cost - room, 1),
+            "extra_seconds": extra,
             "phase": phase,
             "round": rnd,
             "cost": round(cost, 1),
@@ -57,9 +68,10 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     if not requests:
         return {"phase": "report", "launch": []}
     svc.store.update_campaign(cid, phase=phase, status="running")
-    line = (
-        f"{phase}{f' round {rnd}' if phase == 'exploitation' else ''}: {len(requests)} experiments"
-    )
+    step = ""
+    if phase == "exploitation":
+        step = f" round {rnd}" if rnd >= 0 else " confirmation"
+    line = f"{phase}{step}: {len(requests)} experiments"
     return {"phase": phase, "round": rnd, "launch": requests, "notes": note(state, line)}
 
 
@@ -103,11 +115,17 @@ def _next_batch(
     svc: Services, state: dict[str, Any]
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     phase, rnd = state["phase"], int(state.get("round") or 0)
+    steering = svc.store.get_campaign(state["campaign_id"]).steering or {}
+    if steering.get("wrap_up"):
+        return None  # the human asked to finish: report what exists
+    skip = set(steering.get("skip_phases") or [])
     runs = load_runs(svc.store, state["campaign_id"])
-    if phase == "validation":
+    if phase == "validation" and "combination" not in skip:
         items = _combination(svc, state, runs)
         if items:
             return "combination", 0, items
+    if "exploitation" in skip:
+        return None
     if phase in ("validation", "combination"):
         return _exploit_round(svc, state, runs, 1)
     if phase == "exploitation" and rnd > 0:

@@ -8,13 +8,38 @@
 See docs/data.md for the reference grammar, the synthetic presets and their measured NEs.
 """
 
-from .cache import CACHE_VERSION
-from .loader import load_data
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .presets import PRESETS, SyntheticPreset
-from .raw import RawTable
 from .refs import DataRef, parse_ref
-from .synthetic import generate_synthetic
-from .types import Batch, CtrData, Schema, Split
+
+# Loading data needs torch; parsing a reference does not. The rest is imported on first use, so
+# the service (which checks references but never loads data) does not load torch.
+_LAZY = {
+    "CACHE_VERSION": ".cache",
+    "load_data": ".loader",
+    "RawTable": ".raw",
+    "generate_synthetic": ".synthetic",
+    "Batch": ".types",
+    "CtrData": ".types",
+    "Schema": ".types",
+    "Split": ".types",
+}
+
+if TYPE_CHECKING:
+    from .cache import CACHE_VERSION
+    from .loader import load_data
+    from .raw import RawTable
+    from .synthetic import generate_synthetic
+    from .types import Batch, CtrData, Schema, Split
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CACHE_VERSION",

@@ -1,0 +1,185 @@
+"""Waking hibernating campaigns in the service: background wakers and the job sweeper.
+
+A campaign that waits costs a row (SQL) and a checkpoint, never a thread: the `Waker` runs a
+resume on a small worker pool when there is one to run, one at a time per LangGraph thread (a
+per-thread queue; the runner's lock is the second line of defence, across processes). The
+`Sweeper` is the service's one housekeeping loop: it lets the job backend start queued jobs and
+picks up final events whose callback never arrived (the job's `result.json`, or the backend's
+own status for a job that died) — so a callback lost while the service was down, or refused,
+still wakes its campaign. On start-up `reconcile` does the same for every job and campaign the
+service may have missed, and finishes wake-ups a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rea.graph import events
+from rea.graph.runner import CampaignRunner
+from rea.memory import NotFound
+from rea.trainers.events import JobEvent
+
+log = logging.getLogger("rea.service")
+
+ACTIVE_JOB_STATES = ("queued", "running")
+TERMINAL_CAMPAIGNS = ("completed", "failed", "cancelled")
+
+
+class Waker:
+    """Background resumes, serialised per thread. Implements `ops.Scheduler`."""
+
+    def __init__(self, runner: CampaignRunner, workers: int = 2):
+        self.runner = runner
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="rea-wake")
+        self._queues: dict[str, deque[Callable[[], Any]]] = {}
+        self._active: set[str] = set()
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._finals: set[tuple[str, int]] = set()  # final events queued in this process
+        self.versions: dict[str, int] = {}  # campaign id -> wake-ups run (SSE followers poll it)
+        self.listeners: list[Callable[[str, str], None]] = []  # (campaign_id, what) after a run
+
+    # --- Scheduler ------------------------------------------------------------------------
+    def begin(self, campaign_id: str) -> None:
+        self._submit(campaign_id, "begin", lambda: self.runner.begin(campaign_id))
+
+    def recover(self, campaign_id: str) -> None:
+        self._submit(campaign_id, "recover", lambda: self.runner.recover(campaign_id))
+
+    def deliver(self, event: JobEvent) -> None:
+        """Queue a final event (once per job attempt in this process)."""
+        key = (event.job_id, event.attempt)
+        with self._guard:
+            if key in self._finals:
+                return
+            self._finals.add(key)
+        job = self.runner.services.store.get_job(event.job_id)
+        self._submit(job.campaign_id, "event", lambda: self.runner.deliver(event))
+
+    def decide(self, approval_id: str, response: dict[str, Any]) -> None:
+        approval = self.runner.services.store.get_approval(approval_id)
+        self._submit(
+            approval.campaign_id, "decision", lambda: self.runner.decide(approval_id, response)
+        )
+
+    # --- running ---------------------------------------------------------------------------
+    def _submit(self, campaign_id: str, what: str, fn: Callable[[], Any]) -> None:
+        thread_id = self.runner.thread_of(campaign_id)
+        with self._guard:
+            self._queues.setdefault(thread_id, deque()).append((campaign_id, what, fn))
+            if thread_id in self._active:
+                return
+            self._active.add(thread_id)
+        self._pool.submit(self._drain, thread_id)
+
+    def _drain(self, thread_id: str) -> None:
+        while True:
+            with self._guard:
+                queue = self._queues.get(thread_id)
+                if not queue:
+                    self._queues.pop(thread_id, None)
+                    self._active.discard(thread_id)
+                    self._idle.notify_all()
+                    return
+                campaign_id, what, fn = queue.popleft()
+            try:
+                fn()
+            except Exception:  # a failed wake-up is logged; the sweeper or a retry comes back
+                log.exception("wake-up %s of campaign %s failed", what, campaign_id)
+            with self._guard:
+                self.versions[campaign_id] = self.versions.get(campaign_id, 0) + 1
+            for listener in list(self.listeners):
+                try:
+                    listener(campaign_id, what)
+                except Exception:
+                    log.exception("wake listener failed")
+
+    def busy(self) -> int:
+        with self._guard:
+            return len(self._active)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no wake-up is queued or running (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+class Sweeper:
+    """The housekeeping loop: start queued jobs, find final events that no callback brought."""
+
+    def __init__(self, runner: CampaignRunner, waker: Waker, interval: float = 0.5):
+        self.runner, self.waker, self.interval = runner, waker, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="rea-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    def sweep(self, *, catch_up: bool = False) -> int:
+        """One pass; returns how many final events it queued. `catch_up` also records every
+        non-final event a job wrote that the service never received (start-up)."""
+        store, backend = self.runner.services.store, self.runner.services.backend
+        backend.poll()
+        found = 0
+        live = {c.id for c in store.list_campaigns() if c.status not in TERMINAL_CAMPAIGNS}
+        for job in store.list_jobs(states=ACTIVE_JOB_STATES):
+            if job.campaign_id not in live:
+                continue
+            try:
+                if catch_up:
+                    for event in backend.events(job.job_id):
+                        if event.kind not in events.FINAL_KINDS:
+                            events.record(store, event)
+                final = backend.final_event(job.job_id)
+            except (LookupError, OSError, NotFound) as err:
+                log.warning("cannot read job %s from the backend: %s", job.job_id, err)
+                continue
+            if final is not None:
+                self.waker.deliver(final)
+                found += 1
+        return found
+
+
+def reconcile(runner: CampaignRunner, waker: Waker, sweeper: Sweeper) -> dict[str, int]:
+    """Start-up: recover what the service missed while it was down. Campaigns created but never
+    begun are begun; wake-ups a crash cut short are finished; every final event written by a
+    job whose callback was lost is delivered; missed progress events are recorded."""
+    store = runner.services.store
+    recovered = 0
+    for campaign in store.list_campaigns():
+        if campaign.status in TERMINAL_CAMPAIGNS or not campaign.thread_id:
+            continue
+        snapshot = runner.graph.get_state(runner._config(campaign.thread_id))
+        if not snapshot.values or (snapshot.next and not snapshot.interrupts):
+            waker.recover(campaign.id)
+            recovered += 1
+    finals = sweeper.sweep(catch_up=True)
+    return {"recovered": recovered, "final_events": finals}

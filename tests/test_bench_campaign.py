@@ -1,0 +1,179 @@
+"""`rea bench campaign`: the pure parts (curves, budget-to-target, paired CI, search space, repeat
+data) and one real, tiny run of the agent and TPE arms through the CLI (real jobs, a real
+campaign; the random arm is the TPE arm's code with another Optuna sampler)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from rea.app import bench_stats as stats
+from rea.app.bench_campaign import BenchSpec, check_spec, repeat_data
+from rea.app.bench_space import config_from, params_of, search_space
+from rea.app.cli import app
+from rea.tools.trainer import family_knobs
+from rea.trainers.config import MODEL_FAMILIES, config_delta, default_config, parse_config
+from rea.trainers.errors import ConfigError, DataError
+
+TINY = "synthetic:tiny?rows=1000"
+SMALL = {"embed_dim": 4, "mlp_dims": [16], "cross_layers": 1, "epochs": 2}
+
+
+# --- curves, budget-to-target, paired CI ------------------------------------------------------
+def test_best_so_far_keeps_improvements_within_the_budget():
+    points = [(2.0, 0.9), (3.0, None), (5.0, 0.95), (6.0, 0.85), (8.0, math.nan), (11.0, 0.5)]
+    assert stats.best_so_far(points, budget=10.0) == [(2.0, 0.9), (6.0, 0.85)]
+
+
+def test_budget_to_target_is_the_first_budget_at_or_below_the_target():
+    curve = [(2.0, 0.9), (6.0, 0.85), (9.0, 0.80)]
+    assert stats.budget_to_target(curve, 0.85) == 6.0  # reaching it exactly counts
+    assert stats.budget_to_target(curve, 0.86) == 6.0
+    assert stats.budget_to_target(curve, 0.95) == 2.0
+    assert stats.budget_to_target(curve, 0.79) is None
+    assert stats.budget_to_target(curve, None) is None
+
+
+def test_paired_ci_is_a_t_interval_over_the_pairs():
+    out = stats.paired([1.0, 2.0, 3.0, None])  # sd 1, n 3, t95(2) = 4.303
+    half = 4.303 / math.sqrt(3)
+    assert out["n"] == 3 and out["mean_diff"] == pytest.approx(2.0)
+    assert out["ci95"] == pytest.approx([2.0 - half, 2.0 + half], abs=1e-9)
+    assert stats.paired([1.5]) == {"mean_diff": 1.5, "ci95": None, "n": 1}
+    assert stats.gain_pct(0.8, 0.76) == pytest.approx(5.0)
+
+
+# --- the search space ------------------------------------------------------------------------
+@pytest.mark.parametrize("model", MODEL_FAMILIES)
+def test_space_is_every_family_knob_and_holds_the_defaults(model):
+    space = search_space(model)
+    assert [k.name for k in space] == family_knobs(model)
+    base = default_config(model)
+    params, _ = params_of(base.model_dump(mode="json"), space)
+    again = parse_config(config_from(optuna.trial.FixedTrial(params), space, base))
+    off = {k: 1e-8 for k in ("weight_decay", "emb_l2") if k in params}  # 0 = the log floor
+    assert config_delta(base, again) == off
+
+
+def test_space_ranges_come_from_the_schema_unless_narrowed():
+    knobs = {k.name: k for k in search_space("dcn_v2")}
+    assert (knobs["dropout"].low, knobs["dropout"].high) == (0.0, 0.9)  # schema ge/le
+    assert (knobs["cross_layers"].low, knobs["cross_layers"].high) == (0, 10)
+    assert knobs["weight_decay"].log and knobs["weight_decay"].high == 1.0
+    assert knobs["epochs"].high == 20 and "200" in knobs["epochs"].describe()["narrowed"]
+    assert knobs["cross_rank"].kind == "nullable" and knobs["mlp_dims"].kind == "widths"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):  # every sampled dcn_v2 config is a valid trainer config
+        parse_config(config_from(study.ask(), list(knobs.values()), default_config("dcn_v2")))
+
+
+# --- repeats and input checks -----------------------------------------------------------------
+def test_repeat_data_varies_the_synthetic_seed_or_the_split_seed(tmp_path):
+    assert repeat_data("synthetic:tiny?rows=300", 2) == "synthetic:tiny?rows=300&seed=2"
+    assert repeat_data("synthetic:tiny?seed=5&rows=300", 1) == "synthetic:tiny?rows=300&seed=6"
+    one = tmp_path / "a.libfm"
+    one.write_text("1 0:1 5:1\n0 1:1 6:1\n")
+    assert repeat_data(f"libfm:{one}", 3) == f"libfm:{one}?split_seed=3"
+    assert repeat_data(f"libfm:{one}?split=time", 3) == f"libfm:{one}?split=time"
+    three = f"libfm:{one},{one},{one}"
+    assert repeat_data(three, 1) == three
+
+
+def test_bad_specs_fail_with_one_clear_line():
+    def spec(**kw):
+        return BenchSpec(**{"model": "dcn_v2", "data": TINY, "budget": 10.0, **kw})
+
+    with pytest.raises(ConfigError, match="unknown arm"):
+        check_spec(spec(arms=("agent", "xgboost")))
+    with pytest.raises(ConfigError, match="needs --transfer-from"):
+        check_spec(spec(arms=("agent-transfer",)))
+    with pytest.raises(ConfigError, match="budget must be > 0"):
+        check_spec(spec(budget=0.0))
+    with pytest.raises(ConfigError, match="'fm' config but --model is 'dcn_v2'"):
+        check_spec(spec(baseline={"model": "fm"}))
+    with pytest.raises(DataError, match="nope"):
+        check_spec(spec(data="synthetic:nope"))
+    added = check_spec(spec(arms=("agent", "tpe"), transfer_from="synthetic:tiny?seed=9"))
+    assert added.arms == ("agent", "tpe", "agent-transfer")
+
+
+def test_cli_reports_a_bad_arm_without_a_traceback():
+    args = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--budget", "5"]
+    result = CliRunner().invoke(app, [*args, "--arms", "agent,xgboost"])
+    assert result.exit_code == 2
+    assert "unknown arm" in result.output and "Traceback" not in result.output
+
+
+# --- one real run -----------------------------------------------------------------------------
+BUDGET = 24.0
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    (out / "base.json").write_text(json.dumps({"model": "dcn_v2", **SMALL}))
+    args = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--budget", str(BUDGET)]
+    args += ["--arms", "agent,tpe", "--baseline", str(out / "base.json"), "--eval-seeds", "7,8"]
+    args += ["--out", str(out / "run"), "--json"]
+    result = CliRunner().invoke(app, args, env={"REA_BRAIN": "offline"})
+    assert result.exit_code == 0, result.output[-3000:]
+    return json.loads(result.stdout), out / "run"
+
+
+@pytest.mark.slow
+def test_no_arm_spends_more_than_its_budget(bench):
+    result, _ = bench
+    for arm, row in result["repeats_detail"][0]["arms"].items():
+        charged = [job["charged"] for job in row["jobs"]]
+        assert row["trials"] == len(row["jobs"]) >= 1, arm
+        assert sum(charged) == pytest.approx(row["used_seconds"], abs=0.01)
+        assert row["used_seconds"] <= BUDGET, arm
+        at = [job["at_seconds"] for job in row["jobs"]]  # cumulative, in the order paid
+        assert at == pytest.approx(list(_cumsum(charged)), abs=0.01)
+    agent = result["repeats_detail"][0]["arms"]["agent"]
+    assert agent["used_seconds"] == pytest.approx(agent["extra"]["budget_used_seconds"], abs=0.01)
+    assert agent["extra"]["brain"] == "offline"
+
+
+@pytest.mark.slow
+def test_json_has_each_arms_gain_trials_and_budget_to_target(bench):
+    result, _ = bench
+    assert set(result["arms"]) == {"agent", "tpe"}
+    for row in result["arms"].values():
+        for key in ("ne_gain_pct", "best_val_ne", "test_auc", "trials", "budget_to_target"):
+            assert set(row[key]) >= {"mean", "per_repeat"} and len(row[key]["per_repeat"]) == 1
+    comparison = result["comparisons"]["agent_vs_tpe"]
+    assert comparison["test_ne_per_seed_pct"]["n"] == 2  # two eval seeds, one repeat
+    assert set(result["targets"]["agent"]) == {"gain_ratio", "gain_target_met", "half_budget_met"}
+    assert result["command"].startswith("rea bench campaign")
+
+
+@pytest.mark.slow
+def test_budget_to_target_is_where_each_curve_reaches_tpes_final(bench):
+    result, _ = bench
+    rep = result["repeats_detail"][0]
+    target = rep["target_val_ne"]
+    tpe = rep["arms"]["tpe"]
+    assert target == tpe["best_val_ne"] == tpe["curve"][-1][1]
+    assert tpe["budget_to_target"] == tpe["pick"]["found_at_seconds"] == tpe["curve"][-1][0]
+    for row in rep["arms"].values():
+        reached = [x for x, best in row["curve"] if best <= target]
+        assert row["budget_to_target"] == (reached[0] if reached else None)
+
+
+@pytest.mark.slow
+def test_writes_the_curve_png_and_bench_json(bench):
+    result, out = bench
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "bench.json").read_text())["arms"] == result["arms"]
+
+
+def _cumsum(values):
+    total = 0.0
+    for v in values:
+        total += v
+        yield total

@@ -1,0 +1,83 @@
+"""Campaign operations shared by the API, chat and CLI: steering (skip phases, wrap up), more
+budget, cancel, the dashboard data, and `rea run`'s live view — on real campaigns."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from service_helpers import WEAK
+
+from rea.app.campaigns import open_runner
+from rea.app.ops import CampaignOps, OpsError
+from rea.app.progress import render, snapshot
+from rea.app.run_cli import yes_approver
+from rea.app.settings import Settings
+
+pytestmark = pytest.mark.slow
+DATA = "synthetic:interaction-heavy?rows=8000&seed=0"
+
+
+@pytest.fixture
+def ops():
+    with open_runner(Settings(brain="offline")) as runner:
+        yield CampaignOps(runner)
+
+
+def _to_plan(ops: CampaignOps, budget: float) -> tuple[str, dict]:
+    """A campaign driven up to its plan approval (the baseline has run)."""
+    cid = ops.create_campaign("dcn_v2", DATA, budget, baseline=WEAK)["campaign_id"]
+    ops.runner.drive(cid, lambda p: None)  # returns at the first unanswered approval
+    (plan,) = ops.approvals(cid)
+    assert plan["kind"] == "plan" and plan["interrupt"]["action_requests"]
+    return cid, plan
+
+
+def test_skipping_phases_ends_after_validation(ops):
+    cid, plan = _to_plan(ops, 40)
+    ops.steer(cid, skip_phases=["combination", "exploitation"])
+    assert ops.campaign(cid)["steering"] == {"skip_phases": ["combination", "exploitation"]}
+    ops.decide(plan["approval_id"], "approve")
+    status = ops.runner.drive(cid, yes_approver)
+    assert status == "completed"
+    phases = {e.phase for e in ops.store.list_experiments(cid)}
+    assert phases <= {"baseline", "validation"} and "validation" in phases
+    with pytest.raises(OpsError, match="completed"):
+        ops.steer(cid, wrap_up=True)
+
+    data = ops.trials(cid)  # what the dashboard plots
+    assert data["trials"][0]["title"] == "baseline"
+    assert len(data["trials"]) == len({e.id for e in ops.store.list_experiments(cid)})
+    band = data["baseline"]
+    assert band["low"] < band["mean"] < band["high"]
+    assert data["budget_burn"] and data["budget_burn"][-1]["charged_seconds"] <= 40
+    assert [p["phase"] for p in data["phases"]] == ["baseline", "validation"]
+    view = snapshot(ops.runner, cid)  # `rea run`'s live view
+    assert view["status"] == "completed" and view["best_ne"] is not None
+    out = io.StringIO()
+    Console(file=out, width=100, force_terminal=False).print(render(cid, view))
+    assert "best val NE" in out.getvalue() and "trainer-s used" in out.getvalue()
+    with pytest.raises(OpsError, match="no job"):
+        ops.job("nope")
+
+
+def test_budget_cancel_and_bad_decisions(ops):
+    cid, plan = _to_plan(ops, 40)
+    with pytest.raises(OpsError, match="needs `edits`"):
+        ops.decide(plan["approval_id"], "edit")
+    with pytest.raises(OpsError, match="only keep or drop"):
+        ops.decide(plan["approval_id"], "edit", edits={"experiments": [{"hypothesis_id": "x"}]})
+    with pytest.raises(OpsError, match="approve, edit or reject"):
+        ops.decide(plan["approval_id"], "maybe")
+    assert [a["approval_id"] for a in ops.approvals(cid)] == [plan["approval_id"]]
+    before = ops.store.budget_status(cid).approved_seconds
+    added = ops.add_budget(cid, 15, why="more room")
+    assert ops.store.budget_status(cid).approved_seconds == before + 15
+    assert ops.store.get_approval(added["approval_id"]).status == "approved"
+    with pytest.raises(OpsError, match="positive"):
+        ops.add_budget(cid, 0)
+    ops.cancel(cid)
+    assert ops.campaign(cid)["status"] == "cancelled"
+    with pytest.raises(OpsError, match="cancelled"):
+        ops.add_budget(cid, 10)
