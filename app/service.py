@@ -35,7 +35,7 @@ from rea.graph import events as graph_events
 from rea.graph.builder import build_graph
 from rea.graph.checkpoint import open_checkpointer
 from rea.graph.runner import CampaignRunner, RunnerError
-from rea.memory import NotFound
+from rea.memory import InvalidValue, NotFound
 from rea.trainers.errors import ReaError
 from rea.trainers.events import SIGNATURE_HEADER, JobEvent, SignatureError, verify
 
@@ -120,17 +120,14 @@ class Service:
                 f"the event is for job {event.job_id!r} but was posted to {path_job_id!r}", 422
             )
         store = self.runner.services.store
-        try:
-            job = store.get_job(event.job_id)
+        try:  # one transaction: the job exists, the attempt is its own, the event is new
+            fresh = graph_events.record(store, event, same_attempt=True)
         except NotFound:
             raise OpsError(
                 f"unknown job {event.job_id!r}: this service never launched it", 404
             ) from None
-        if event.attempt != job.attempt:
-            raise OpsError(
-                f"job {job.job_id} is attempt {job.attempt}, the event says {event.attempt}", 422
-            )
-        fresh = graph_events.record(store, event)
+        except InvalidValue as err:
+            raise OpsError(str(err), 422) from None
         if event.kind in graph_events.FINAL_KINDS:
             self.waker.deliver(event)
         return {

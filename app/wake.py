@@ -27,7 +27,6 @@ from rea.trainers.events import JobEvent
 
 log = logging.getLogger("rea.service")
 
-ACTIVE_JOB_STATES = ("queued", "running")
 TERMINAL_CAMPAIGNS = ("completed", "failed", "cancelled")
 
 
@@ -120,10 +119,18 @@ class Waker:
 
 
 class Sweeper:
-    """The housekeeping loop: start queued jobs, find final events that no callback brought."""
+    """The housekeeping loop: start queued jobs, find final events that no callback brought.
 
-    def __init__(self, runner: CampaignRunner, waker: Waker, interval: float = 0.5):
+    Each pass costs one SQL query; the job backend is asked to start queued jobs only while the
+    store has some, and the jobs' files are scanned for final events every `scan_every`-th pass
+    (callbacks normally bring them first; the scan is for the ones that were lost)."""
+
+    def __init__(
+        self, runner: CampaignRunner, waker: Waker, interval: float = 0.5, scan_every: int = 4
+    ):
         self.runner, self.waker, self.interval = runner, waker, interval
+        self.scan_every = max(1, scan_every)
+        self._passes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -147,12 +154,14 @@ class Sweeper:
         """One pass; returns how many final events it queued. `catch_up` also records every
         non-final event a job wrote that the service never received (start-up)."""
         store, backend = self.runner.services.store, self.runner.services.backend
-        backend.poll()
+        self._passes += 1
+        live = store.live_jobs()
+        if catch_up or any(job.state == "queued" for job in live):
+            backend.poll()
+        if not (catch_up or self._passes % self.scan_every == 0):
+            return 0
         found = 0
-        live = {c.id for c in store.list_campaigns() if c.status not in TERMINAL_CAMPAIGNS}
-        for job in store.list_jobs(states=ACTIVE_JOB_STATES):
-            if job.campaign_id not in live:
-                continue
+        for job in live:
             try:
                 if catch_up:
                     for event in backend.events(job.job_id):

@@ -17,10 +17,16 @@ from rea.trainers.events import JobEvent
 FINAL_KINDS = ("succeeded", "failed")
 
 
-def record(store: ExperimentStore, event: JobEvent) -> bool:
-    """Store the event once (False = a repeat) and move the job to running on `started`."""
+def record(store: ExperimentStore, event: JobEvent, *, same_attempt: bool = False) -> bool:
+    """Store the event once (False = a repeat) and move the job to running on `started`.
+    `same_attempt`: refuse (InvalidValue) an event whose attempt is not the job's."""
     fresh = store.record_event(
-        event.job_id, event.attempt, event.seq, event.kind, event.model_dump(mode="json")
+        event.job_id,
+        event.attempt,
+        event.seq,
+        event.kind,
+        event.model_dump(mode="json"),
+        same_attempt=same_attempt,
     )
     if event.kind == "started" and store.get_job(event.job_id).state == "queued":
         store.transition_job(event.job_id, "running")

@@ -216,6 +216,7 @@ class CampaignRunner:
         `progress` receives each new progress note; `tick` is called at every poll (a live
         display refreshes there)."""
         thread_id = self._thread_of(campaign_id)
+        self.recover(campaign_id)  # a wake-up a crash cut short is finished first
         shown = 0
         while True:
             notes = self.state(thread_id).get("notes") or []

@@ -25,6 +25,7 @@ from .tables import (
     EVENT_KINDS,
     JOB_STATES,
     JOB_TRANSITIONS,
+    Campaign,
     Experiment,
     Job,
     JobEventRow,
@@ -97,6 +98,20 @@ class JobsMixin(StoreBase):
         conditions += [] if states is None else [col(Job.state).in_(states)]
         return self._list(Job, conditions, Job.created_at, Job.job_id)
 
+    def live_jobs(self) -> list[Job]:
+        """Queued or running jobs of campaigns that have not ended, in one query (what the
+        service's sweeper watches)."""
+        ended = ("completed", "failed", "cancelled")
+        with self._db.read() as session:
+            query = (
+                select(Job)
+                .join(Campaign, col(Campaign.id) == col(Job.campaign_id))
+                .where(col(Job.state).in_(("queued", "running")))
+                .where(col(Campaign.status).not_in(ended))
+                .order_by(col(Job.created_at))
+            )
+            return list(session.exec(query))
+
     def update_job(self, job_id: str, **changes: Any) -> Job:
         """Record where the backend put the job: `external_id`, `output_dir`, `backend`."""
         allowed = {"external_id": None, "output_dir": None, "backend": None}
@@ -136,11 +151,20 @@ class JobsMixin(StoreBase):
 
     # --- events and results ---------------------------------------------------------------
     def record_event(
-        self, job_id: str, attempt: int, seq: int, kind: str, payload: dict[str, Any] | None = None
+        self,
+        job_id: str,
+        attempt: int,
+        seq: int,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        same_attempt: bool = False,
     ) -> bool:
         """Store a job event; False (and no change) when (job_id, attempt, seq) was seen before.
 
-        Raises `NotFound` for an unknown job (the webhook answers 404).
+        Raises `NotFound` for an unknown job (the webhook answers 404); with `same_attempt`,
+        `InvalidValue` when the event's attempt is not the job's (checked in the same
+        transaction).
         """
         check_value(kind, EVENT_KINDS, "event kind")
         values = {
@@ -152,7 +176,11 @@ class JobsMixin(StoreBase):
             "received_at": self._now(),
         }
         with self._db.write() as session:
-            fetch(session, Job, job_id)
+            job = fetch(session, Job, job_id)
+            if same_attempt and job.attempt != attempt:
+                raise InvalidValue(
+                    f"job {job_id} is attempt {job.attempt}, the event says {attempt}"
+                )
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(JobEventRow).values(**values)
             stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "attempt", "seq"])

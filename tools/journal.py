@@ -23,12 +23,13 @@ def load_runs(
     succeeded = {
         job.experiment_id: job for job in store.list_jobs(campaign_id, states=("succeeded",))
     }
+    results = {r.job_id: r for r in store.list_results(campaign_id)} if succeeded else {}
     runs = []
     for exp in store.list_experiments(campaign_id, phase=phase):
         job = succeeded.get(exp.id)
-        if job is None:
+        if job is None or job.job_id not in results:
             continue
-        result = store.get_result(job.job_id)
+        result = results[job.job_id]
         final = result.final_metrics
         seeds = [SeedMetrics.model_validate(s) for s in final.get("seed_metrics", [])]
         runs.append(

@@ -57,7 +57,12 @@ def plot_experiments(
         color = "tab:green" if c.validated else "tab:red" if c.hurt else "tab:grey"
         interval = metric_interval(c)
         if interval is not None:
-            err = [[c.variant_mean - interval[0]], [interval[1] - c.variant_mean]]
+            # max(0, …): with identical per-seed differences the interval collapses onto the
+            # mean and rounding can put it a hair on the wrong side (matplotlib refuses that).
+            err = [
+                [max(0.0, c.variant_mean - interval[0])],
+                [max(0.0, interval[1] - c.variant_mean)],
+            ]
             ax.errorbar(x, c.variant_mean, yerr=err, fmt="o", color=color, capsize=3)
         else:
             ax.plot(x, c.variant_mean, "x", color=color)
