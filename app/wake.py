@@ -190,5 +190,25 @@ def reconcile(runner: CampaignRunner, waker: Waker, sweeper: Sweeper) -> dict[st
         if not snapshot.values or (snapshot.next and not snapshot.interrupts):
             waker.recover(campaign.id)
             recovered += 1
+    decisions = redeliver_decisions(runner, waker)
     finals = sweeper.sweep(catch_up=True)
-    return {"recovered": recovered, "final_events": finals}
+    return {"recovered": recovered, "decisions": decisions, "final_events": finals}
+
+
+def redeliver_decisions(runner: CampaignRunner, waker: Waker) -> int:
+    """Approvals answered in SQL whose interrupt is still pending (the service died after the
+    node recorded the decision but before the step was checkpointed): resume them with the
+    recorded decision (recording it again changes nothing)."""
+    store = runner.services.store
+    found = 0
+    for campaign in store.list_campaigns(status="awaiting_approval"):
+        if not campaign.thread_id:
+            continue
+        for pending in runner.pending(campaign.thread_id):
+            if pending.type != "approval" or not pending.approval_id:
+                continue
+            approval = store.get_approval(pending.approval_id)
+            if approval.status != "pending" and approval.decision:
+                waker.decide(approval.id, {"decisions": [approval.decision]})
+                found += 1
+    return found

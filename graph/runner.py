@@ -244,7 +244,9 @@ class CampaignRunner:
                 return False
             first = waiting[0]
             if first.type == "approval":
-                answer = approver(first)
+                # Decided in SQL but not consumed (a crash after the node recorded it): resume
+                # with that decision instead of asking again.
+                answer = self._recorded_decision(first.approval_id) or approver(first)
                 if answer is None:
                     return False
                 self.decide(first.approval_id or "", answer)
@@ -274,6 +276,14 @@ class CampaignRunner:
         return resumed
 
     # --- internals -----------------------------------------------------------------------
+    def _recorded_decision(self, approval_id: str | None) -> dict[str, Any] | None:
+        if not approval_id:
+            return None
+        approval = self.services.store.get_approval(approval_id)
+        if approval.status == "pending" or not approval.decision:
+            return None
+        return {"decisions": [approval.decision]}
+
     def _run(self, thread_id: str, payload: Any) -> None:
         campaign = self.services.store.get_campaign_by_thread(thread_id)
         if campaign is not None:

@@ -14,6 +14,7 @@ from rea.app.ops import CampaignOps, OpsError
 from rea.app.progress import render, snapshot
 from rea.app.run_cli import yes_approver
 from rea.app.settings import Settings
+from rea.app.wake import Sweeper, Waker, reconcile
 
 pytestmark = pytest.mark.slow
 DATA = "synthetic:interaction-heavy?rows=8000&seed=0"
@@ -77,6 +78,18 @@ def test_budget_cancel_and_bad_decisions(ops):
     assert ops.store.get_approval(added["approval_id"]).status == "approved"
     with pytest.raises(OpsError, match="positive"):
         ops.add_budget(cid, 0)
+
+    # The service died after the plan node recorded the decision, before its step was saved:
+    # SQL says approved, the interrupt is still pending. Start-up reconciliation resumes it.
+    ops.store.decide_approval(plan["approval_id"], "approved", {"type": "approve"})
+    thread = ops.runner.thread_of(cid)
+    assert [p.approval_id for p in ops.runner.pending(thread)] == [plan["approval_id"]]
+    waker = Waker(ops.runner)
+    found = reconcile(ops.runner, waker, Sweeper(ops.runner, waker))
+    assert found["decisions"] == 1 and waker.wait_idle(120)
+    waker.shutdown()
+    assert all(p.approval_id != plan["approval_id"] for p in ops.runner.pending(thread))
+    assert {e.phase for e in ops.store.list_experiments(cid)} >= {"validation"}
     ops.cancel(cid)
     assert ops.campaign(cid)["status"] == "cancelled"
     with pytest.raises(OpsError, match="cancelled"):
