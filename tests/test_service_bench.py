@@ -29,7 +29,7 @@ def test_benchmark_runs_at_toy_size(bench, tmp_path):
 
     memory = result["memory"]
     assert memory["campaigns"] == memory["waiting"] == 3
-    assert memory["reconcile_found"] == {"recovered": 0, "final_events": 0}
+    assert memory["reconcile_found"] == {"recovered": 0, "decisions": 0, "final_events": 0}
     for home in ("empty_home", "hibernating_home", "after_benchmarks"):
         assert memory[home]["rss_mb"] > 0 and memory[home]["idle_cpu_pct"] >= 0
     rss_kb = memory["hibernating_home"]["rss_kb"] - memory["empty_home"]["rss_kb"]
