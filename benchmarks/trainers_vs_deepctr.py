@@ -18,8 +18,10 @@ Measured per arm:
   own result keeps the best epoch; the last one is what deepctr-torch hands back, so we compare that).
 * peak RSS (ru_maxrss) of the subprocess, and peak CUDA memory on `--device cuda`.
 
-Arms: `rea` = the trainer defaults (sparse embedding gradients + SparseAdam for the tables, fused
-Adam for the rest, tensor-resident batches); `rea-dense` = the same with `sparse_optimizer="dense"`
+Arms (`--arms`, default all): `rea` = the trainer defaults (fp32; sparse embedding gradients summed
+per unique row and a row-wise lazy Adam for the tables, fused Adam for the rest, tensor-resident
+batches); `rea-bf16` = the same with `precision="bf16"` (the towers' matmuls in bfloat16 under
+autocast); `rea-dense` = the defaults with `sparse_optimizer="dense"`
 (dense gradients, fused Adam over everything), to show where the speed comes from; `deepctr` =
 deepctr-torch 0.3.0 (`pip install -e .[bench]`). Differences that remain are listed in
 docs/benchmark-trainers.md.
@@ -51,10 +53,11 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PATH = ROOT / "benchmarks" / "results" / "trainers_vs_deepctr.json"
-ARMS = ("rea", "deepctr", "rea-dense")
+ARMS = ("rea", "rea-bf16", "deepctr", "rea-dense")
 ARM_LABELS = {
-    "rea": "REA (sparse grads + SparseAdam, fused Adam)",
-    "rea-dense": "REA (dense grads, fused Adam)",
+    "rea": "REA defaults (fp32, sparse grads + row-wise lazy Adam, fused Adam)",
+    "rea-bf16": "REA precision=bf16 (else defaults)",
+    "rea-dense": "REA fp32, dense grads, fused Adam",
     "deepctr": "deepctr-torch 0.3.0",
 }
 EMBED_DIM, MLP_DIMS, CROSS_LAYERS, BATCH, LR = 16, (256, 128), 3, 4096, 1e-3
@@ -110,7 +113,7 @@ def _load_splits(path: str):
     return CtrData(train, valid, empty, schema, {"ref": blob["ref"]})
 
 
-def _run_rea(model: str, data, args, sparse: bool) -> dict[str, Any]:
+def _run_rea(model: str, data, args, arm: str) -> dict[str, Any]:
     """REA's trainer on the shared splits; AUC/NE of the last epoch's weights."""
     from rea.trainers.train import train
 
@@ -126,7 +129,8 @@ def _run_rea(model: str, data, args, sparse: bool) -> dict[str, Any]:
         "batch_size": BATCH,
         "lr": LR,
         "optimizer": "adam",
-        "sparse_optimizer": "sparse_adam" if sparse else "dense",
+        "sparse_optimizer": "dense" if arm == "rea-dense" else "sparse_adam",
+        "precision": "bf16" if arm == "rea-bf16" else "fp32",
         "epochs": args.epochs,
         "early_stopping_patience": 0,  # train every epoch, as deepctr-torch does
     }
@@ -230,7 +234,7 @@ def run_arm(args) -> None:
     if args.arm == "deepctr":
         out = _run_deepctr(args.model, data, args)
     else:
-        out = _run_rea(args.model, data, args, sparse=args.arm == "rea")
+        out = _run_rea(args.model, data, args, args.arm)
     out.update(
         median_step_samples_per_sec=_median_step_rate(steps),
         steps=len(steps),
@@ -356,13 +360,16 @@ def run_all(args) -> None:
         raise SystemExit(f"--models: unsupported {bad}; use deepfm and/or dcn_v2")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here; use --device cpu")
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if "deepctr" not in arms or any(a not in ARMS for a in arms):
+        raise SystemExit(f"--arms: use some of {list(ARMS)}, deepctr included (the reference)")
     runs = []
     with tempfile.TemporaryDirectory(prefix="rea-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data_info = _prepare_data(args, tmp / "splits.pt")
         for repeat in range(args.repeats):
             for model in models:
-                for arm in ARMS[repeat % 3 :] + ARMS[: repeat % 3]:
+                for arm in arms[repeat % len(arms) :] + arms[: repeat % len(arms)]:
                     run = _spawn(args, model, arm, tmp / "splits.pt", tmp)
                     runs.append({"repeat": repeat, "model": model, "arm": arm, **run})
                     print(f"[{repeat}] {model:7s} {arm:9s} {run['samples_per_sec']:9,.0f}/s loop "
@@ -392,6 +399,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=400_000, help="synthetic rows (all splits)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--models", default="deepfm,dcn_v2")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"some of {','.join(ARMS)}")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--repeats", type=int, default=1, help="runs per arm; the table shows medians")
     p.add_argument("--seed", type=int, default=0)

@@ -35,8 +35,8 @@ _TOWER = ("mlp_dims", "dropout", "norm", "activation")
 _DCN = ("cross_layers", "cross_rank", "dcn_structure")
 _FINAL = ("mlp2_dims", "fusion_heads", "feature_selection")
 UNUSED_KEYS: dict[str, frozenset[str]] = {
-    "lr": frozenset(("embed_dim", *_TOWER, *_DCN, "bottom_mlp_dims", *_FINAL)),
-    "fm": frozenset((*_TOWER, *_DCN, "bottom_mlp_dims", *_FINAL)),
+    "lr": frozenset(("embed_dim", *_TOWER, *_DCN, "bottom_mlp_dims", *_FINAL, "precision")),
+    "fm": frozenset((*_TOWER, *_DCN, "bottom_mlp_dims", *_FINAL, "precision")),
     "deepfm": frozenset((*_DCN, "bottom_mlp_dims", *_FINAL)),
     "dcn_v2": frozenset(("bottom_mlp_dims", *_FINAL)),
     "dlrm": frozenset((*_DCN, *_FINAL)),

@@ -142,6 +142,13 @@ class TrainerConfig(BaseModel):
     calibration: Literal["none", "platt"] = Field(
         "none", description="platt = fit a logistic recalibration of the logits on validation."
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16 = mixed precision: the towers' matmuls run in bfloat16 under autocast while "
+        "embeddings, optimiser state, the loss and the residual paths stay float32. About 1.5-2x "
+        "faster on hardware with native bf16 (CPUs with AVX512-BF16 or AMX, recent GPUs), slower "
+        "on CPUs without; no effect on lr and fm (no matmuls).",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")

@@ -82,9 +82,13 @@ class RowSparseAdam(torch.optim.Optimizer):
         grad = p.grad
         if not grad.is_sparse:
             raise RuntimeError("RowSparseAdam needs sparse gradients (nn.Embedding(sparse=True))")
-        rows, inverse = torch.unique(grad._indices()[0], return_inverse=True)
-        g = torch.zeros(rows.numel(), *p.shape[1:], dtype=p.dtype, device=p.device)
-        g.index_add_(0, inverse, grad._values())  # [U, E]: summed over repeated rows
+        rows = grad._indices()[0]
+        if _strictly_increasing(rows):  # FieldEmbedding's gradient: rows already unique, summed
+            g = grad._values()
+        else:
+            rows, inverse = torch.unique(grad._indices()[0], return_inverse=True)
+            g = torch.zeros(rows.numel(), *p.shape[1:], dtype=p.dtype, device=p.device)
+            g.index_add_(0, inverse, grad._values())  # [U, E]: summed over repeated rows
         m = state["exp_avg"].index_select(0, rows).lerp_(g, 1 - b1)
         v = state["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
         state["exp_avg"].index_copy_(0, rows, m)
@@ -92,6 +96,15 @@ class RowSparseAdam(torch.optim.Optimizer):
         t = state["step"]
         step_size = group["lr"] * math.sqrt(1 - b2**t) / (1 - b1**t)
         p.index_add_(0, rows, m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+
+
+def _strictly_increasing(index: torch.Tensor) -> bool:
+    """True when a 1-d index is sorted without repeats (a coalesced gradient's row index).
+
+    Autograd drops a sparse gradient's `is_coalesced` flag on its way to `.grad`, so the check
+    is made on the data: one compare over the U rows, far cheaper than re-sorting them.
+    """
+    return index.numel() < 2 or bool((index[1:] > index[:-1]).all())
 
 
 def _sparse_optimizer(config: TrainerConfig, params: list, lr: float) -> torch.optim.Optimizer:

@@ -30,6 +30,36 @@ from ..errors import DataError
 EMBED_INIT_STD = 0.01
 
 
+class _UniqueRowLookup(torch.autograd.Function):
+    """`weight[ids]` whose gradient is a *coalesced* sparse tensor over the batch's unique rows.
+
+    nn.Embedding(sparse=True) hands back one gradient row per looked-up id ([B·F, E] values and
+    their indices), which the optimiser then has to sort and sum per row. Here the unique rows are
+    found once in the forward pass, and the backward sums the gradient into them directly
+    ([U, E], one index_add), so the optimiser gets sorted, unique rows and skips the coalesce.
+    ids [...] int64, weight [R, E] -> [..., E].
+    """
+
+    @staticmethod
+    def forward(ctx, ids: Tensor, weight: Tensor) -> Tensor:
+        flat = ids.reshape(-1)
+        rows, inverse = torch.unique(flat, sorted=True, return_inverse=True)
+        ctx.save_for_backward(rows, inverse)
+        ctx.table_shape = weight.shape
+        return weight.index_select(0, flat).view(*ids.shape, weight.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        rows, inverse = ctx.saved_tensors
+        dim = ctx.table_shape[1]
+        summed = grad.new_zeros(rows.numel(), dim)
+        summed.index_add_(0, inverse, grad.reshape(-1, dim))  # [U, E]
+        table_grad = torch.sparse_coo_tensor(
+            rows.unsqueeze(0), summed, ctx.table_shape, is_coalesced=True, check_invariants=False
+        )
+        return None, table_grad
+
+
 class FieldEmbedding(nn.Module):
     """One concatenated table for all categorical fields. sparse [B, F] -> [B, F, dim]."""
 
@@ -46,7 +76,11 @@ class FieldEmbedding(nn.Module):
             nn.init.zeros_(self.table.weight)
 
     def forward(self, sparse: Tensor) -> Tensor:
-        return self.table(sparse + self.offsets)
+        ids = sparse + self.offsets
+        weight = self.table.weight
+        if self.table.sparse and weight.requires_grad and torch.is_grad_enabled():
+            return _UniqueRowLookup.apply(ids, weight)
+        return self.table(ids)
 
 
 class DenseFieldEmbedding(nn.Module):
@@ -103,6 +137,9 @@ class CtrModel(nn.Module):
         # Costs two compares and a reduction over [B, F]; a trainer that validated its data once
         # may turn it off.
         self.check_inputs = True
+        # precision="bf16": compute() runs under bf16 autocast (matmuls in bfloat16, parameters
+        # and everything autocast leaves alone in float32); logits come back as float32.
+        self.bf16 = config.precision == "bf16"
 
     @property
     def output_bias(self) -> nn.Parameter:
@@ -134,7 +171,11 @@ class CtrModel(nn.Module):
     def _run(self, sparse: Tensor, dense: Tensor, with_reg: bool) -> tuple[Tensor, Tensor]:
         if self.check_inputs:
             self.validate_inputs(sparse, dense)
-        return self.compute(sparse, dense, with_reg)
+        if not self.bf16:
+            return self.compute(sparse, dense, with_reg)
+        with torch.autocast(sparse.device.type, dtype=torch.bfloat16):
+            logits, emb_sq = self.compute(sparse, dense, with_reg)
+        return logits.float(), emb_sq.float()
 
     def validate_inputs(self, sparse: Tensor, dense: Tensor) -> None:
         f, d = self.schema.num_sparse, self.schema.num_dense

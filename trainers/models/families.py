@@ -8,6 +8,7 @@ K = the flattened input width of a family's towers. Every family ends in one sca
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import TrainerConfig
@@ -27,6 +28,7 @@ from .layers import (
     DotInteraction,
     FeatureGate,
     fm_second_order,
+    gemm_width,
     xavier_linear,
 )
 
@@ -154,7 +156,10 @@ class DCNv2(FlatInputModel):
     def __init__(self, config: TrainerConfig, schema: Schema):
         super().__init__(config, schema)
         self.stacked = config.dcn_structure == "stacked"
-        self.cross = CrossNetwork(self.flat_dim, config.cross_layers, config.cross_rank)
+        # fp32 pads the cross width for faster GEMM kernels (layers.gemm_width); bf16 kernels
+        # showed no gain from it.
+        pad_to = gemm_width(self.flat_dim) if config.precision == "fp32" else None
+        self.cross = CrossNetwork(self.flat_dim, config.cross_layers, config.cross_rank, pad_to)
         self.deep = _mlp(config, self.flat_dim, config.mlp_dims) if config.mlp_dims else None
         if self.deep is None:
             head_in = self.flat_dim
@@ -171,8 +176,10 @@ class DCNv2(FlatInputModel):
             top = crossed
         elif self.stacked:
             top = self.deep(crossed)
-        else:
-            top = torch.cat([crossed, self.deep(x0)], dim=1)
+        else:  # head([crossed ‖ deep]) as two matmuls, without building the [B, K + M] concat
+            k, w = crossed.shape[1], self.head.weight  # w [1, K + M]
+            logit = F.linear(crossed, w[:, :k]) + F.linear(self.deep(x0), w[:, k:])
+            return logit.squeeze(1) + self.bias, emb_sq
         return self.head(top).squeeze(1) + self.bias, emb_sq
 
 
