@@ -129,7 +129,8 @@ class Service:
         except InvalidValue as err:
             raise OpsError(str(err), 422) from None
         if event.kind in graph_events.FINAL_KINDS:
-            self.waker.deliver(event)
+            self.sweeper.kick()  # its slot is free: queued jobs may start
+            self.waker.deliver(event, recorded=True)
         return {
             "job_id": event.job_id,
             "attempt": event.attempt,

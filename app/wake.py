@@ -51,15 +51,18 @@ class Waker:
     def recover(self, campaign_id: str) -> None:
         self._submit(campaign_id, "recover", lambda: self.runner.recover(campaign_id))
 
-    def deliver(self, event: JobEvent) -> None:
-        """Queue a final event (once per job attempt in this process)."""
+    def deliver(self, event: JobEvent, *, recorded: bool = False) -> None:
+        """Queue a final event (once per job attempt in this process); `recorded`: the caller
+        (the webhook) has stored it already."""
         key = (event.job_id, event.attempt)
         with self._guard:
             if key in self._finals:
                 return
             self._finals.add(key)
         job = self.runner.services.store.get_job(event.job_id)
-        self._submit(job.campaign_id, "event", lambda: self.runner.deliver(event))
+        self._submit(
+            job.campaign_id, "event", lambda: self.runner.deliver(event, recorded=recorded)
+        )
 
     def decide(self, approval_id: str, response: dict[str, Any]) -> None:
         approval = self.runner.services.store.get_approval(approval_id)
@@ -121,9 +124,12 @@ class Waker:
 class Sweeper:
     """The housekeeping loop: start queued jobs, find final events that no callback brought.
 
-    Each pass costs one SQL query; the job backend is asked to start queued jobs only while the
-    store has some, and the jobs' files are scanned for final events every `scan_every`-th pass
-    (callbacks normally bring them first; the scan is for the ones that were lost)."""
+    Each pass costs one SQL query. While the store has queued jobs, the job backend is asked to
+    start them when a slot may have come free — a final event arrived (`kick`) — and otherwise
+    every `scan_every`-th pass (a job that died without a callback); the launch node asks it
+    itself right after it submits. The jobs' files are scanned for final events every
+    `scan_every`-th pass (callbacks normally bring them first; the scan is for the ones that
+    were lost)."""
 
     def __init__(
         self, runner: CampaignRunner, waker: Waker, interval: float = 0.5, scan_every: int = 4
@@ -131,6 +137,7 @@ class Sweeper:
         self.runner, self.waker, self.interval = runner, waker, interval
         self.scan_every = max(1, scan_every)
         self._passes = 0
+        self._kicked = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,6 +149,10 @@ class Sweeper:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
+
+    def kick(self) -> None:
+        """A job ended (its final event arrived): let the backend start queued jobs next pass."""
+        self._kicked.set()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -156,9 +167,14 @@ class Sweeper:
         store, backend = self.runner.services.store, self.runner.services.backend
         self._passes += 1
         live = store.live_jobs()
-        if catch_up or any(job.state == "queued" for job in live):
+        scan = catch_up or self._passes % self.scan_every == 0
+        kicked = self._kicked.is_set()
+        if any(job.state == "queued" for job in live) and (scan or kicked):
+            self._kicked.clear()
             backend.poll()
-        if not (catch_up or self._passes % self.scan_every == 0):
+        elif catch_up:
+            backend.poll()  # settles jobs that died while the service was down
+        if not scan:
             return 0
         found = 0
         for job in live:
@@ -172,6 +188,7 @@ class Sweeper:
                 log.warning("cannot read job %s from the backend: %s", job.job_id, err)
                 continue
             if final is not None:
+                self._kicked.set()
                 self.waker.deliver(final)
                 found += 1
         return found

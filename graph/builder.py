@@ -8,6 +8,10 @@ which compile it themselves); `build_graph(checkpointer, store)` compiles it for
                                                  │           └→ report
                                                  └→ report → propose_launch (human) → END
 
+    launch → memorise → wait        advance → memorise → approve_budget
+    (only while an analysis's insights are pending: they go to Chroma after the next jobs
+    were submitted, or before a human is asked; the report writes any that are left)
+
 Every human step and the job wait are `interrupt()`s, one per node, never inside a loop, with
 no side effect before them; launching is its own node and idempotent.
 """
@@ -32,6 +36,7 @@ def make_builder() -> StateGraph:
     g.add_node("debug", debugging.debug)
     g.add_node("escalate", debugging.escalate)
     g.add_node("analyse", analysis.analyse)
+    g.add_node("memorise", analysis.memorise)
     g.add_node("insights", planning.insights)
     g.add_node("research", planning.research_node)
     g.add_node("plan", planning.plan)
@@ -43,7 +48,10 @@ def make_builder() -> StateGraph:
 
     g.add_edge(START, "setup")
     g.add_edge("setup", "launch")
-    g.add_conditional_edges("launch", jobs.after_launch, ["wait", "analyse"])
+    g.add_conditional_edges("launch", jobs.after_launch, ["memorise", "wait", "analyse"])
+    g.add_conditional_edges(
+        "memorise", analysis.after_memorise, ["approve_budget", "wait", "analyse"]
+    )
     g.add_edge("wait", "ingest")
     g.add_conditional_edges("ingest", jobs.after_ingest, ["debug", "launch", "wait", "analyse"])
     after_debug = ["escalate", "debug", "launch", "wait", "analyse"]
@@ -58,7 +66,9 @@ def make_builder() -> StateGraph:
         planning.after_plan_approval,
         {"end": END, "launch": "launch", "analyse": "analyse"},
     )
-    g.add_conditional_edges("advance", phases.after_advance, ["approve_budget", "launch", "report"])
+    g.add_conditional_edges(
+        "advance", phases.after_advance, ["memorise", "approve_budget", "launch", "report"]
+    )
     g.add_edge("approve_budget", "advance")
     g.add_conditional_edges(
         "report", reporting.after_report, {"end": END, "propose_launch": "propose_launch"}

@@ -142,26 +142,34 @@ class CampaignRunner:
         return False
 
     # --- waking --------------------------------------------------------------------------
-    def deliver(self, event: JobEvent) -> str:
+    def deliver(self, event: JobEvent, *, recorded: bool = False) -> str:
         """Record a job event; a final one resumes the thread waiting on that job.
 
         Returns "recorded" (a new non-final event), "duplicate" (seen before), "resumed", or
         "stale" (final, but no thread waits on this job any more). Raises `NotFound` for a job
-        the store does not know.
+        the store does not know. `recorded`: the caller has just stored this final event (the
+        webhook), so it is not written again.
         """
-        job = self.services.store.get_job(event.job_id)
-        fresh = events.record(self.services.store, event)
-        if event.kind not in events.FINAL_KINDS:
-            return "recorded" if fresh else "duplicate"
-        if self.services.store.get_campaign(job.campaign_id).status == "cancelled":
+        store = self.services.store
+        job = store.get_job(event.job_id)
+        if not (recorded and event.kind in events.FINAL_KINDS):
+            fresh = events.record(store, event)
+            if event.kind not in events.FINAL_KINDS:
+                return "recorded" if fresh else "duplicate"
+        campaign = store.get_campaign(job.campaign_id)
+        if campaign.status == "cancelled":
             return "stale"  # a cancelled campaign is never woken again
-        thread_id = self._thread_of(job.campaign_id)
+        if not campaign.thread_id:
+            raise RunnerError(f"campaign {campaign.id!r} has no thread")
+        thread_id = campaign.thread_id
         with self._lock(thread_id):
             waiting = [p for p in self.pending(thread_id) if event.job_id in p.job_ids]
             if not waiting:
                 return "stale"
             self._run(
-                thread_id, Command(resume={waiting[0].interrupt_id: event.model_dump(mode="json")})
+                thread_id,
+                Command(resume={waiting[0].interrupt_id: event.model_dump(mode="json")}),
+                campaign_id=campaign.id,
             )
         return "resumed"
 
@@ -284,10 +292,12 @@ class CampaignRunner:
             return None
         return {"decisions": [approval.decision]}
 
-    def _run(self, thread_id: str, payload: Any) -> None:
-        campaign = self.services.store.get_campaign_by_thread(thread_id)
-        if campaign is not None:
-            self._meter(campaign.id)
+    def _run(self, thread_id: str, payload: Any, *, campaign_id: str | None = None) -> None:
+        if campaign_id is None:
+            campaign = self.services.store.get_campaign_by_thread(thread_id)
+            campaign_id = campaign.id if campaign is not None else None
+        if campaign_id is not None:
+            self._meter(campaign_id)
         self.graph.invoke(
             payload,
             self._config(thread_id),
@@ -295,8 +305,8 @@ class CampaignRunner:
             durability="sync",
             version="v2",
         )
-        if campaign is not None:
-            self._sync_status(thread_id, campaign.id)
+        if campaign_id is not None:
+            self._sync_status(thread_id, campaign_id)
 
     def _sync_status(self, thread_id: str, campaign_id: str) -> None:
         """The campaign row says what the thread waits on (the SQL source of truth)."""

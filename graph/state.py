@@ -40,3 +40,4 @@ class CampaignState(CampaignInput, total=False):
     budget_denied: bool  # the human declined more budget: no further asks, wrap up
     report_path: str | None
     notes: list[str]  # short progress lines (also shown in the report)
+    insights_pending: list[str]  # insight ids in SQL, not yet in Chroma (memorise writes them)

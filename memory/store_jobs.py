@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -98,19 +99,20 @@ class JobsMixin(StoreBase):
         conditions += [] if states is None else [col(Job.state).in_(states)]
         return self._list(Job, conditions, Job.created_at, Job.job_id)
 
-    def live_jobs(self) -> list[Job]:
-        """Queued or running jobs of campaigns that have not ended, in one query (what the
-        service's sweeper watches)."""
+    def live_jobs(self) -> list[Any]:
+        """Queued or running jobs of campaigns that have not ended, in one lean query (what the
+        service's sweeper watches every half second): rows with `job_id` and `state` only."""
         ended = ("completed", "failed", "cancelled")
-        with self._db.read() as session:
-            query = (
-                select(Job)
-                .join(Campaign, col(Campaign.id) == col(Job.campaign_id))
-                .where(col(Job.state).in_(("queued", "running")))
-                .where(col(Campaign.status).not_in(ended))
-                .order_by(col(Job.created_at))
-            )
-            return list(session.exec(query))
+        job, campaign = Job.__table__, Campaign.__table__
+        query = (
+            sa.select(job.c.job_id, job.c.state)
+            .join(campaign, campaign.c.id == job.c.campaign_id)
+            .where(job.c.state.in_(("queued", "running")))
+            .where(campaign.c.status.not_in(ended))
+            .order_by(job.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
 
     def update_job(self, job_id: str, **changes: Any) -> Job:
         """Record where the backend put the job: `external_id`, `output_dir`, `backend`."""
@@ -232,6 +234,65 @@ class JobsMixin(StoreBase):
             query = query.where(Job.experiment_id == experiment_id)
         with self._db.read() as session:
             return list(session.exec(query.order_by(JobResult.created_at, JobResult.job_id)))
+
+    def finished_runs(self, campaign_id: str, *, phase: str | None = None) -> list[tuple[str, str]]:
+        """(experiment_id, job_id) of the campaign's experiments that have a succeeded job with
+        a result, in experiment order (created_at, id); per experiment its last succeeded
+        attempt. One lean query (no ORM objects): the graph asks this on every wake-up."""
+        exp, job = Experiment.__table__, Job.__table__
+        query = (
+            sa.select(exp.c.id, job.c.job_id)
+            .join(job, job.c.experiment_id == exp.c.id)
+            .join(JobResult.__table__, JobResult.__table__.c.job_id == job.c.job_id)
+            .where(exp.c.campaign_id == campaign_id, job.c.state == "succeeded")
+            .order_by(exp.c.created_at, exp.c.id, job.c.created_at, job.c.job_id)
+        )
+        if phase is not None:
+            query = query.where(exp.c.phase == phase)
+        with self.engine.connect() as conn:
+            last = {experiment_id: job_id for experiment_id, job_id in conn.execute(query)}
+        return list(last.items())
+
+    def final_events(self, job_ids: list[str], kinds: tuple[str, ...]) -> dict[str, dict]:
+        """job id -> payload of the first stored event of one of `kinds` for the job's current
+        attempt, for those of `job_ids` that have one (one lean query)."""
+        if not job_ids:
+            return {}
+        ev, job = JobEventRow.__table__, Job.__table__
+        query = (
+            sa.select(ev.c.job_id, ev.c.payload)
+            .join(job, (job.c.job_id == ev.c.job_id) & (job.c.attempt == ev.c.attempt))
+            .where(ev.c.job_id.in_(job_ids), ev.c.kind.in_(kinds))
+            .order_by(ev.c.seq.desc())
+        )
+        with self.engine.connect() as conn:
+            # Newest seq first, so the dict keeps each job's earliest final event.
+            return {job_id: payload for job_id, payload in conn.execute(query)}
+
+    def run_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """What a finished run is made of, for these (succeeded) jobs: the experiment's id,
+        hypothesis, phase, config and delta, the job's final metrics and trainer time."""
+        if not job_ids:
+            return []
+        exp, res = Experiment.__table__, JobResult.__table__
+        job = Job.__table__
+        query = (
+            sa.select(
+                job.c.job_id,
+                exp.c.id.label("experiment_id"),
+                exp.c.hypothesis_id,
+                exp.c.phase,
+                exp.c.config_delta,
+                exp.c.config,
+                res.c.final_metrics,
+                res.c.trainer_seconds,
+            )
+            .join(exp, exp.c.id == job.c.experiment_id)
+            .join(res, res.c.job_id == job.c.job_id)
+            .where(job.c.job_id.in_(job_ids))
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def _job_by_key(self, idempotency_key: str) -> Job | None:
         with self._db.read() as session:

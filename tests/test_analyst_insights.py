@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rea.agents.analyst import compare, write_insights
+from rea.agents.analyst import compare, index_insights, write_insights
 from rea.agents.schemas import RunRecord, SeedMetrics
 from rea.memory import ExperimentStore, default_embedder, open_chroma
 from rea.memory.insights import InsightMemory, insight_id
@@ -108,3 +108,45 @@ def test_without_a_memory_only_sql_is_written(store):
     assert row.outcome == "neutral"  # one seed: no CI
     assert "too few seeds for a CI" in row.statement and "with its data" in row.statement
     assert row.evidence["method"] == "unpaired seeds vs baseline (Welch)"
+
+
+def test_insights_stored_in_sql_first_reach_chroma_once_and_alike(tmp_path, store, embedder):
+    """The graph stores a phase's insights in SQL during the analysis and indexes them into
+    Chroma later (`memorise`): the records are the ones `write_insights` would have written,
+    and indexing again (a replay after a crash) adds nothing."""
+    base = run("e-base", [0.800, 0.810, 0.790], {})
+    runs = [
+        run("e1", [0.790, 0.798, 0.782], {"lr": 0.0003}, "h1"),
+        run("e3", [0.812, 0.820, 0.801], {"batch_size": 8192}, "h3"),
+    ]
+    kwargs = dict(
+        model="dcn_v2",
+        dataset=DATASET,
+        baseline=base,
+        comparisons=[compare(base, r) for r in runs],
+        runs_by_id={r.experiment_id: r for r in runs},
+        titles=TITLES,
+    )
+    direct = InsightMemory(open_chroma(path=tmp_path / "direct"), embedder)
+    expected = {
+        i.experiment_id: i
+        for i in direct.get(write_insights(store, direct, campaign_id="c1", **kwargs))
+    }
+
+    later = InsightMemory(open_chroma(path=tmp_path / "later"), embedder)
+    ids = write_insights(store, None, campaign_id="c3", **kwargs)
+    assert later.count() == 0  # SQL only so far
+    assert index_insights(store, later, ids) == 2
+    got = {i.experiment_id: i for i in later.get(ids)}
+    for exp_id, ins in got.items():
+        want = expected[exp_id]
+        assert (ins.statement, ins.outcome, ins.evidence) == (
+            want.statement,
+            want.outcome,
+            want.evidence,
+        )
+        assert ins.campaign_id == "c3" and ins.source == "campaign"
+    assert index_insights(store, later, ids) == 0 and later.count() == 2
+    assert index_insights(store, None, ids) == 0  # no memory configured: nothing to do
+    hits = later.search("does a lower learning rate help dcn_v2?", model="dcn_v2", k=1)
+    assert hits[0].insight.experiment_id == "e1"

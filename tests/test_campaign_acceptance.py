@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from rea.app.memory_wiring import Memory
+from rea.app.settings import Settings
 from rea.memory import ExperimentStore
 
 pytestmark = pytest.mark.slow
@@ -88,6 +90,9 @@ def test_first_campaign_writes_insights(campaigns):
     rows = store.list_insights(campaign_id=first["campaign_id"])
     assert rows
     assert {r.outcome for r in rows} & {"helped"}
+    # Stored in SQL during the analysis, indexed into Chroma off the wake path: all of them.
+    memory = Memory(Settings(home=home, brain="offline")).insights
+    assert {i.id for i in memory.get([r.id for r in rows])} == {r.id for r in rows}
 
 
 def test_second_campaign_uses_the_first_ones_insights(campaigns):

@@ -43,6 +43,15 @@ def test_routes_follow_the_state():
     assert phases.after_advance({"budget_request": {"a": 1}}) == "approve_budget"
     assert phases.after_advance({"launch": [{}]}) == "launch"
     assert phases.after_advance({"launch": []}) == "report"
+    # An analysis's insights go to Chroma after the next launch, or before a human is asked.
+    ins = {"insights_pending": ["i1"]}
+    assert jobs.after_launch({**ins, "pending": ["j"]}) == "memorise"
+    assert jobs.after_launch({**ins, "pending": []}) == "memorise"
+    assert phases.after_advance({**ins, "budget_request": {"a": 1}}) == "memorise"
+    assert phases.after_advance({**ins, "launch": [{}]}) == "launch"  # submitted first
+    assert analysis.after_memorise({"pending": ["j"]}) == "wait"
+    assert analysis.after_memorise({"pending": []}) == "analyse"
+    assert analysis.after_memorise({"budget_request": {"a": 1}}) == "approve_budget"
     assert planning.after_plan_approval({"status": "cancelled"}) == "end"
     assert reporting.after_report({"status": "failed"}) == "end"
     assert reporting.after_report({"status": "running"}) == "propose_launch"
@@ -61,7 +70,7 @@ def test_graph_has_every_node_and_compiles_without_a_checkpointer():
         "insights",
     } <= names
     assert {"research", "plan", "approve_plan", "advance", "approve_budget", "report"} <= names
-    assert "propose_launch" in names
+    assert {"propose_launch", "memorise"} <= names
     assert build_graph() is not None
 
 
@@ -141,8 +150,8 @@ def test_an_approved_budget_ask_covers_the_step_it_was_for(tmp_path, monkeypatch
     cid = "c-budget"
     store.create_campaign("dcn_v2", "synthetic:tiny", 100.0, thread_id="t-x", campaign_id=cid)
     batch = [{"experiment_id": "e1", "est_seconds": 120.0}]
-    monkeypatch.setattr(phases, "_next_batch", lambda svc, state: ("combination", 0, batch))
-    monkeypatch.setattr(phases, "_create", lambda svc, state, phase, rnd, items: items)
+    monkeypatch.setattr(phases, "_next_batch", lambda svc, state, view: ("combination", 0, batch))
+    monkeypatch.setattr(phases, "_create", lambda svc, state, phase, rnd, items, view: items)
     runtime = SimpleNamespace(context=CampaignContext(services=svc))
     state = {"campaign_id": cid, "phase": "validation", "notes": []}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from rea.agents.schemas import RunRecord, SeedMetrics
 from rea.memory import ExperimentStore
@@ -19,33 +22,47 @@ def load_runs(
     store: ExperimentStore, campaign_id: str, *, phase: str | None = None
 ) -> list[RunRecord]:
     """Every experiment of the campaign with a succeeded job, oldest first (the last
-    succeeded attempt wins). Failed or unfinished experiments are left out."""
-    succeeded = {
-        job.experiment_id: job for job in store.list_jobs(campaign_id, states=("succeeded",))
-    }
-    results = {r.job_id: r for r in store.list_results(campaign_id)} if succeeded else {}
-    runs = []
-    for exp in store.list_experiments(campaign_id, phase=phase):
-        job = succeeded.get(exp.id)
-        if job is None or job.job_id not in results:
-            continue
-        result = results[job.job_id]
-        final = result.final_metrics
-        seeds = [SeedMetrics.model_validate(s) for s in final.get("seed_metrics", [])]
-        runs.append(
-            RunRecord(
-                experiment_id=exp.id,
-                hypothesis_id=exp.hypothesis_id,
-                phase=exp.phase,
-                config_delta=exp.config_delta,
-                config=exp.config,
-                seeds=seeds,
-                metrics={k: float(v) for k, v in final.items() if isinstance(v, int | float)},
-                trainer_seconds=result.trainer_seconds,
-                job_id=job.job_id,
-            )
-        )
-    return runs
+    succeeded attempt wins). Failed or unfinished experiments are left out.
+
+    A succeeded job's run never changes (its result is stored once, and a finished experiment
+    is not re-configured), so runs are kept per job id for the store's life: a wake-up asks
+    one lean query which jobs count and reads only the ones it has not seen yet. The records
+    are shared: read them, never change them."""
+    pairs = store.finished_runs(campaign_id, phase=phase)
+    with _RUNS_LOCK:
+        cache = _RUNS.setdefault(store, OrderedDict())
+        known = {job_id: cache[job_id] for _, job_id in pairs if job_id in cache}
+    missing = [job_id for _, job_id in pairs if job_id not in known]
+    fresh = {row["job_id"]: _run_record(row) for row in store.run_rows(missing)}
+    with _RUNS_LOCK:
+        cache.update(fresh)
+        for job_id in known:
+            cache.move_to_end(job_id)
+        while len(cache) > _RUNS_KEPT:
+            cache.popitem(last=False)
+    found = {**known, **fresh}
+    return [found[job_id] for _, job_id in pairs if job_id in found]
+
+
+# Finished runs by job id, per store (dropped with it); the least recently used go first.
+_RUNS: WeakKeyDictionary[ExperimentStore, OrderedDict[str, RunRecord]] = WeakKeyDictionary()
+_RUNS_KEPT = 4096
+_RUNS_LOCK = threading.Lock()
+
+
+def _run_record(row: dict[str, Any]) -> RunRecord:
+    final = row["final_metrics"] or {}
+    return RunRecord(
+        experiment_id=row["experiment_id"],
+        hypothesis_id=row["hypothesis_id"],
+        phase=row["phase"],
+        config_delta=row["config_delta"] or {},
+        config=row["config"] or {},
+        seeds=[SeedMetrics.model_validate(s) for s in final.get("seed_metrics", [])],
+        metrics={k: float(v) for k, v in final.items() if isinstance(v, int | float)},
+        trainer_seconds=row["trainer_seconds"],
+        job_id=row["job_id"],
+    )
 
 
 def tried_deltas(store: ExperimentStore, model: str, data: str) -> list[dict[str, Any]]:

@@ -5,12 +5,14 @@
     ids = write_insights(store, memory, campaign_id=cid, model="dcn_v2", dataset=traits,
                          baseline=base, comparisons=analysis.comparisons,
                          runs_by_id={r.experiment_id: r for r in runs}, titles=titles)
+    index_insights(store, memory, ids)    # when written with memory=None (SQL only) first
     path = write_report(out_dir, ReportInputs(...), brain)
 
 Numbers and verdicts come from `stats` (paired-by-seed CIs); the LLM only writes prose around
 them, and any number it invents sends the text back to the offline template.
 """
 
+from .insights import index_insights as index_insights
 from .insights import write_insights as write_insights
 from .outputs import FailureNote as FailureNote
 from .outputs import PhaseAnalysis as PhaseAnalysis

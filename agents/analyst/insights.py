@@ -62,6 +62,32 @@ def write_insights(
     return [i.id for i in insights]
 
 
+def index_insights(store: ExperimentStore, memory: InsightMemory | None, ids: list[str]) -> int:
+    """Put the stored (SQL) insights of these ids into the Chroma memory, each made from its
+    row exactly as `write_insights` makes it; ids already there are left alone (idempotent:
+    a repeat after a crash writes nothing twice). Returns how many were added."""
+    if memory is None or not ids:
+        return 0
+    present = {i.id for i in memory.get(ids)}
+    missing = [row for row in store.get_insights(ids) if row.id not in present]
+    insights = [
+        Insight(
+            id=row.id,
+            statement=row.statement,
+            evidence=Evidence.model_validate(row.evidence),
+            outcome=row.outcome,
+            source="campaign",
+            campaign_id=row.campaign_id,
+            experiment_id=row.experiment_id,
+            created_at=row.created_at,
+        )
+        for row in missing
+    ]
+    if insights:
+        memory.add(insights)
+    return len(insights)
+
+
 def campaign_insight(
     c: Comparison,
     run: RunRecord,

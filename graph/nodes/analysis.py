@@ -28,13 +28,16 @@ def analyse(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
         line = f"baseline val NE {base.metrics['val_ne']:.4f} over {len(base.seeds)} seeds"
         return {"notes": note(state, line)}
     batch = [r for r in runs.values() if r.phase == phase]
-    result = analyse_runs(svc, cid, phase, base, batch, runs)
+    result, insight_ids = analyse_runs(svc, cid, phase, base, batch, runs)
     best = result.best_experiment_id or state.get("best_experiment_id")
     won = sum(c.validated for c in result.comparisons)
     line = f"{phase}: {won} of {len(result.comparisons)} experiments beat the baseline beyond noise"
+    pending = list(state.get("insights_pending") or [])
+    pending += [i for i in insight_ids if i not in pending]
     return {
         "best_experiment_id": _better(runs, state.get("best_experiment_id"), best),
         "notes": note(state, line),
+        "insights_pending": pending,
     }
 
 
@@ -45,11 +48,14 @@ def analyse_runs(
     base: RunRecord,
     batch: list[RunRecord],
     runs: dict[str, RunRecord],
-) -> Any:
+) -> tuple[Any, list[str]]:
+    """The phase's analysis; its insights are stored in SQL only (their ids are returned):
+    `memorise` puts them into the Chroma memory once the next jobs are on their way."""
     campaign = svc.store.get_campaign(cid)
+    rows = svc.store.list_hypotheses(cid)
+    status = {h.id: h.status for h in rows}
     hyps = {
-        h.id: {"title": h.title, "source": h.source, "config_delta": h.config_delta}
-        for h in svc.store.list_hypotheses(cid)
+        h.id: {"title": h.title, "source": h.source, "config_delta": h.config_delta} for h in rows
     }
     singles = None
     if phase == "combination":
@@ -62,14 +68,15 @@ def analyse_runs(
     result = analyst.analyse_phase(
         svc.brain, phase=phase, baseline=base, runs=batch, hypotheses=hyps, singles=singles
     )
-    for hyp_id in result.validated:
-        svc.store.update_hypothesis(hyp_id, status="validated")
-    for hyp_id in result.refuted:
-        svc.store.update_hypothesis(hyp_id, status="refuted")
+    # Each round re-analyses the whole phase: only verdicts that changed are written.
+    for verdict, ids in (("validated", result.validated), ("refuted", result.refuted)):
+        for hyp_id in ids:
+            if status.get(hyp_id) != verdict:
+                svc.store.update_hypothesis(hyp_id, status=verdict)
     with_noise = [c for c in result.comparisons if c.n >= 2]
-    analyst.write_insights(
+    ids = analyst.write_insights(
         svc.store,
-        svc.insights,
+        None,  # SQL now, Chroma off the wake path (memorise)
         campaign_id=cid,
         model=campaign.model,
         dataset=dataset_traits(campaign.data),
@@ -78,7 +85,29 @@ def analyse_runs(
         runs_by_id=runs,
         titles={k: v["title"] for k, v in hyps.items()},
     )
-    return result
+    return result, ids
+
+
+def memorise(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
+    """Put the insights the analysis stored in SQL into the Chroma memory (a MiniLM embedding,
+    the slow part of a phase's end). The graph comes here after the next jobs were submitted,
+    or before it waits on a human, so no wake-up waits on it; the report writes what is still
+    pending. Exactly once: the ids stay in the checkpoint until this step is saved, and ids
+    already in Chroma are skipped (a replay after a crash adds nothing twice)."""
+    flush_insights(services_of(runtime), state)
+    return {"insights_pending": []}
+
+
+def flush_insights(svc: Services, state: dict[str, Any]) -> None:
+    ids = list(state.get("insights_pending") or [])
+    if ids and svc.insights is not None:
+        analyst.index_insights(svc.store, svc.insights, ids)
+
+
+def after_memorise(state: dict[str, Any]) -> str:
+    if state.get("budget_request"):
+        return "approve_budget"
+    return "wait" if state.get("pending") else "analyse"
 
 
 def _better(runs: dict[str, RunRecord], current: str | None, candidate: str | None) -> str | None:

@@ -38,18 +38,21 @@ def dataset_traits(data: str) -> dict[str, Any]:
     return traits
 
 
-def spendable(store: ExperimentStore, campaign_id: str) -> float:
-    """Seconds a new job may still reserve: what is left minus the campaign's safety reserve."""
-    status = store.budget_status(campaign_id)
+def spendable(store: ExperimentStore, campaign_id: str, status: Any = None) -> float:
+    """Seconds a new job may still reserve: what is left minus the campaign's safety reserve.
+    `status`: the campaign's `budget_status`, when the caller has just read it."""
+    status = status or store.budget_status(campaign_id)
     return status.remaining_seconds - RESERVE_FRACTION * status.approved_seconds
 
 
-def job_seconds(estimate: float, store: ExperimentStore, campaign_id: str) -> float:
+def job_seconds(
+    estimate: float, store: ExperimentStore, campaign_id: str, status: Any = None
+) -> float:
     """max_seconds for a job estimated at `estimate` trainer-seconds: generous (a timeout wastes
     the whole job) but within what the campaign has not yet charged; 0 when even the estimate
     cannot be paid (the job is not planned). Whether it can start *now* depends on the open
     reservations of running jobs: the launch node defers it until they settle."""
-    status = store.budget_status(campaign_id)
+    status = status or store.budget_status(campaign_id)
     cap = status.approved_seconds * (1 - RESERVE_FRACTION) - status.charged_seconds
     wanted = max(MAX_SECONDS_FACTOR * estimate, estimate + MIN_JOB_SECONDS)
     if cap < 1.2 * estimate or cap <= 0:

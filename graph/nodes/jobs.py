@@ -94,11 +94,11 @@ def wait(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, 
 
 
 def _recorded_final(store: Any, job_ids: list[str]) -> dict[str, Any] | None:
+    """The first of these jobs' stored final events (of their current attempt), if any."""
+    found = store.final_events(job_ids, events.FINAL_KINDS)
     for job_id in job_ids:
-        attempt = store.get_job(job_id).attempt
-        for row in store.list_events(job_id, attempt=attempt):
-            if row.kind in events.FINAL_KINDS:
-                return JobEvent.model_validate(row.payload).model_dump(mode="json")
+        if job_id in found:
+            return JobEvent.model_validate(found[job_id]).model_dump(mode="json")
     return None
 
 
@@ -121,6 +121,8 @@ def ingest(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
 
 
 def after_launch(state: dict[str, Any]) -> str:
+    if state.get("insights_pending"):
+        return "memorise"  # the jobs are submitted: now the analysis's insights go to Chroma
     return "wait" if state.get("pending") else "analyse"
 
 

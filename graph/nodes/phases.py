@@ -5,6 +5,7 @@ the next step cannot be paid, the human is asked for more budget."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -37,12 +38,15 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     """Plan and request the next batch, or ask for budget, or go to the report."""
     svc = services_of(runtime)
     cid = state["campaign_id"]
-    batch = _next_batch(svc, state)
+    # Read once for the whole step: nothing here changes the campaign row or the ledger
+    # before the requests are made.
+    view = _View(svc.store.get_campaign(cid), svc.store.budget_status(cid))
+    batch = _next_batch(svc, state, view)
     if batch is None:
         return {"phase": "report", "launch": []}
     phase, rnd, items = batch
     cost = sum(i["est_seconds"] for i in items)
-    room = spendable(svc.store, cid)
+    room = spendable(svc.store, cid, view.budget)
     if cost > room and state.get("budget_denied"):
         return {"phase": "report", "launch": [], "notes": note(state, f"no budget for {phase}")}
     if cost > room:
@@ -64,7 +68,7 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
         }
         ensure_approval(svc.store, approval_id, campaign_id=cid, kind="budget", request=request)
         return {"budget_request": {"approval_id": approval_id, **request}}
-    requests = _create(svc, state, phase, rnd, items)
+    requests = _create(svc, state, phase, rnd, items, view)
     if not requests:
         return {"phase": "report", "launch": []}
     svc.store.update_campaign(cid, phase=phase, status="running")
@@ -107,42 +111,51 @@ def approve_budget(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> 
 
 def after_advance(state: dict[str, Any]) -> str:
     if state.get("budget_request"):
-        return "approve_budget"
+        # Before waiting on a human, the analysis's insights go to Chroma (memorise).
+        return "memorise" if state.get("insights_pending") else "approve_budget"
     return "launch" if state.get("launch") else "report"
 
 
+@dataclass(frozen=True)
+class _View:
+    """The campaign row and its budget status, as `advance` read them at its start."""
+
+    campaign: Any
+    budget: Any
+
+
 def _next_batch(
-    svc: Services, state: dict[str, Any]
+    svc: Services, state: dict[str, Any], view: _View
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     phase, rnd = state["phase"], int(state.get("round") or 0)
-    steering = svc.store.get_campaign(state["campaign_id"]).steering or {}
+    steering = view.campaign.steering or {}
     if steering.get("wrap_up"):
         return None  # the human asked to finish: report what exists
     skip = set(steering.get("skip_phases") or [])
     runs = load_runs(svc.store, state["campaign_id"])
     if phase == "validation" and "combination" not in skip:
-        items = _combination(svc, state, runs)
+        items = _combination(svc, state, runs, view)
         if items:
             return "combination", 0, items
     if "exploitation" in skip:
         return None
     if phase in ("validation", "combination"):
-        return _exploit_round(svc, state, runs, 1)
+        return _exploit_round(svc, state, runs, 1, view)
     if phase == "exploitation" and rnd > 0:
         if rnd < svc.max_exploit_rounds:
-            nxt = _exploit_round(svc, state, runs, rnd + 1)
+            nxt = _exploit_round(svc, state, runs, rnd + 1, view)
             if nxt is not None:
                 return nxt
-        return _confirm(svc, state, runs)
+        return _confirm(svc, state, runs, view)
     return None
 
 
 def _combination(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord]
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], view: _View
 ) -> list[dict[str, Any]]:
     cid = state["campaign_id"]
     base = _by_id(runs, baseline_id(cid))
-    campaign = svc.store.get_campaign(cid)
+    campaign = view.campaign
     validated, promising = [], []
     for run in runs:
         if run.phase == "validation" and run.hypothesis_id:
@@ -159,25 +172,25 @@ def _combination(
         svc.brain,
         baseline_config=campaign.baseline_config,
         validated=validated,
-        budget_seconds=_combination_budget(svc, state),
+        budget_seconds=_combination_budget(svc, state, view),
         seconds_per_seed=seconds_per_seed(svc.store, cid),
         seeds=list(svc.seeds),
     )
     return [p.model_dump(mode="json") for p in planned]
 
 
-def _combination_budget(svc: Services, state: dict[str, Any]) -> float:
+def _combination_budget(svc: Services, state: dict[str, Any], view: _View) -> float:
     """The plan's combination share, or up to 60 % of what is left when that is more: stacking
     validated winners is worth more than the exploitation it borrows from (which gets the rest)."""
     share = float((state.get("plan") or {}).get("budget", {}).get("combination", 0.0))
-    return max(share, 0.6 * spendable(svc.store, state["campaign_id"]))
+    return max(share, 0.6 * spendable(svc.store, state["campaign_id"], view.budget))
 
 
 def _exploit_round(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord], rnd: int
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], rnd: int, view: _View
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     cid = state["campaign_id"]
-    campaign = svc.store.get_campaign(cid)
+    campaign = view.campaign
     sps = seconds_per_seed(svc.store, cid)
     best = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
     trials, _space = planner.plan_exploitation(
@@ -200,7 +213,7 @@ def _exploit_round(
     # estimate); without a challenger the whole rest may go to trials.
     challenger = _challenger(svc, state, runs)
     reserve = 2 * _confirm_estimate(svc, challenger) + 2 if challenger else 0.0
-    if sum(i["est_seconds"] for i in items) + reserve > spendable(svc.store, cid):
+    if sum(i["est_seconds"] for i in items) + reserve > spendable(svc.store, cid, view.budget):
         return None  # spend what is left on confirming the best instead
     return "exploitation", rnd, items
 
@@ -225,7 +238,7 @@ def _confirm_estimate(svc: Services, trial: RunRecord) -> float:
 
 
 def _confirm(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord]
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], view: _View
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     """Re-run the challenger with every seed: a one-seed trial is not evidence, the
     confirmation is (the analyst then compares it with the baseline like any other)."""
@@ -235,7 +248,7 @@ def _confirm(
     top = _challenger(svc, state, runs)
     if top is None:
         return None
-    campaign = svc.store.get_campaign(cid)
+    campaign = view.campaign
     delta = config_delta(apply_delta(campaign.baseline_config, {}), apply_delta(top.config, {}))
     item = {
         "hypothesis_id": top.hypothesis_id,
@@ -249,10 +262,15 @@ def _confirm(
 
 
 def _create(
-    svc: Services, state: dict[str, Any], phase: str, rnd: int, items: list[dict[str, Any]]
+    svc: Services,
+    state: dict[str, Any],
+    phase: str,
+    rnd: int,
+    items: list[dict[str, Any]],
+    view: _View,
 ) -> list[dict[str, Any]]:
     cid = state["campaign_id"]
-    campaign = svc.store.get_campaign(cid)
+    campaign = view.campaign
     requests = []
     for i, item in enumerate(items):
         exp_id = _experiment_id(cid, phase, rnd, i)
@@ -279,10 +297,12 @@ def _create(
             seeds=item["seeds"],
             hypothesis_id=hyp_id,
         )
-        seconds = job_seconds(float(item["est_seconds"]), svc.store, cid)
+        seconds = job_seconds(float(item["est_seconds"]), svc.store, cid, view.budget)
         if seconds > 0:
-            order = [e.id for e in svc.store.list_experiments(cid, phase=phase)]
-            fault = fault_for(state, phase, order.index(exp.id))
+            fault = None
+            if state.get("faults"):  # drills: the fault plan names experiments by position
+                order = [e.id for e in svc.store.list_experiments(cid, phase=phase)]
+                fault = fault_for(state, phase, order.index(exp.id))
             requests.append(
                 {
                     "experiment_id": exp.id,

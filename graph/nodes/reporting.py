@@ -14,6 +14,7 @@ from rea.tools.journal import load_runs
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
 from ..summary import phase_rows
+from .analysis import flush_insights
 from .common import baseline_id, ensure_approval, note
 
 
@@ -21,11 +22,12 @@ def report(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     """Write the report; a finished campaign then proposes its best config for launch."""
     svc = services_of(runtime)
     cid = state["campaign_id"]
+    flush_insights(svc, state)  # what the last analysis learned, before the campaign ends
     runs = {r.experiment_id: r for r in load_runs(svc.store, cid)}
     base = runs.get(baseline_id(cid))
     if base is None:
         svc.store.update_campaign(cid, status="failed", phase="done")
-        return {"status": "failed", "phase": "done"}
+        return {"status": "failed", "phase": "done", "insights_pending": []}
     best = runs.get(state.get("best_experiment_id") or "", base)
     comparison = analyst.compare(base, best) if best is not base else None
     inputs = _inputs(svc, state, runs, base, best, comparison)
@@ -33,7 +35,12 @@ def report(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     proposal = inputs.launch_proposal
     ensure_approval(svc.store, f"{cid}-launch", campaign_id=cid, kind="launch", request=proposal)
     svc.store.update_campaign(cid, phase="report")
-    return {"phase": "report", "report_path": str(path), "notes": note(state, f"report: {path}")}
+    return {
+        "phase": "report",
+        "report_path": str(path),
+        "notes": note(state, f"report: {path}"),
+        "insights_pending": [],
+    }
 
 
 def propose_launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
