@@ -1,23 +1,23 @@
 """The trainer's speed paths compute what the plain formulation computes.
 
 Each fast path (the FM term's hand-written backward, the unique-row embedding gradient and the
-optimiser's skip of the re-sort, the zero-padded cross network, DCN-v2's split head, bf16
-mixed precision) is checked against the straightforward version it replaces.
+optimiser's skip of the re-sort, the oneDNN fp32 linear, DCN-v2's split head, bf16 mixed
+precision) is checked against the straightforward version it replaces.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rea.tools.trainer import family_knobs
 from rea.trainers.config import parse_config
 from rea.trainers.data import load_data
 from rea.trainers.data.types import Schema
 from rea.trainers.errors import ConfigError
-from rea.trainers.models import CrossNetwork, build_model, fm_second_order
+from rea.trainers.models import build_model, fm_second_order, gemm
 from rea.trainers.models.base import FieldEmbedding
-from rea.trainers.models.layers import gemm_width
 from rea.trainers.optim import RowSparseAdam, _strictly_increasing
 from rea.trainers.train import train
 
@@ -91,30 +91,34 @@ def test_strictly_increasing():
     assert not _strictly_increasing(torch.tensor([5, 3]))
 
 
-def test_gemm_width_pads_only_when_cheap():
-    assert gemm_width(429) == 448
-    assert gemm_width(448) == 448
-    assert gemm_width(100) == 100  # 128 would add 28%
-    assert gemm_width(6) == 6
+def test_onednn_linear_equals_f_linear():
+    torch.manual_seed(0)
+    x = torch.randn(64, 45, requires_grad=True)
+    w = torch.randn(30, 45, requires_grad=True)
+    b = torch.randn(30, requires_grad=True)
+    grad = torch.randn(64, 30)
+    for bias in (b, None):
+        inputs = [x, w] + ([bias] if bias is not None else [])
+        mine = gemm.linear(x, w, bias)
+        ref = F.linear(x, w, bias)
+        torch.testing.assert_close(mine, ref)
+        for a, r in zip(
+            torch.autograd.grad(mine, inputs, grad),
+            torch.autograd.grad(ref, inputs, grad),
+            strict=True,
+        ):
+            torch.testing.assert_close(a, r)
+    if gemm._ONEDNN:  # the fp32 CPU path really is the oneDNN one
+        assert mine.grad_fn.name().startswith("_OneDnnLinear")
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast: plain F.linear (bf16)
+        assert gemm.linear(x, w, b).dtype == torch.bfloat16
+    assert gemm.linear(x.double(), w.double()).dtype == torch.float64
 
 
-def test_padded_cross_network_equals_unpadded():
-    torch.manual_seed(0)
-    plain = CrossNetwork(45, 3)
-    torch.manual_seed(0)
-    padded = CrossNetwork(45, 3, pad_to=64)
-    assert [p.shape for p in padded.parameters()] == [p.shape for p in plain.parameters()]
-    x0 = torch.randn(16, 45, dtype=torch.float64, requires_grad=True)
-    plain, padded = plain.double(), padded.double()
-    out_plain, out_padded = plain(x0), padded(x0)
-    assert out_padded.shape == (16, 45)
-    torch.testing.assert_close(out_padded, out_plain)
-    grad = torch.randn(16, 45, dtype=torch.float64)
-    g_plain = torch.autograd.grad(out_plain, [x0, *plain.parameters()], grad)
-    g_padded = torch.autograd.grad(out_padded, [x0, *padded.parameters()], grad)
-    for a, b in zip(g_padded, g_plain, strict=True):
-        torch.testing.assert_close(a, b)
-    assert CrossNetwork(45, 2, rank=4, pad_to=64).pad == 0  # low rank is never padded
+def test_linear_layers_keep_nn_linear_state_dict():
+    layer = gemm.Linear(4, 3)
+    assert isinstance(layer, torch.nn.Linear)
+    assert set(layer.state_dict()) == {"weight", "bias"}
 
 
 def test_dcn_v2_parallel_head_equals_concat_formula():

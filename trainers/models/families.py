@@ -8,7 +8,6 @@ K = the flattened input width of a family's towers. Every family ends in one sca
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import TrainerConfig
@@ -21,6 +20,7 @@ from .base import (
     FirstOrder,
     mean_sq,
 )
+from .gemm import linear
 from .layers import (
     MLP,
     BilinearFusion,
@@ -28,7 +28,6 @@ from .layers import (
     DotInteraction,
     FeatureGate,
     fm_second_order,
-    gemm_width,
     xavier_linear,
 )
 
@@ -156,10 +155,7 @@ class DCNv2(FlatInputModel):
     def __init__(self, config: TrainerConfig, schema: Schema):
         super().__init__(config, schema)
         self.stacked = config.dcn_structure == "stacked"
-        # fp32 pads the cross width for faster GEMM kernels (layers.gemm_width); bf16 kernels
-        # showed no gain from it.
-        pad_to = gemm_width(self.flat_dim) if config.precision == "fp32" else None
-        self.cross = CrossNetwork(self.flat_dim, config.cross_layers, config.cross_rank, pad_to)
+        self.cross = CrossNetwork(self.flat_dim, config.cross_layers, config.cross_rank)
         self.deep = _mlp(config, self.flat_dim, config.mlp_dims) if config.mlp_dims else None
         if self.deep is None:
             head_in = self.flat_dim
@@ -178,7 +174,7 @@ class DCNv2(FlatInputModel):
             top = self.deep(crossed)
         else:  # head([crossed ‖ deep]) as two matmuls, without building the [B, K + M] concat
             k, w = crossed.shape[1], self.head.weight  # w [1, K + M]
-            logit = F.linear(crossed, w[:, :k]) + F.linear(self.deep(x0), w[:, k:])
+            logit = linear(crossed, w[:, :k]) + linear(self.deep(x0), w[:, k:])
             return logit.squeeze(1) + self.bias, emb_sq
         return self.head(top).squeeze(1) + self.bias, emb_sq
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .gemm import Linear
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -43,8 +44,9 @@ def make_norm(name: str, width: int) -> nn.Module:
 
 
 def xavier_linear(in_dim: int, out_dim: int, *, bias: bool = True) -> nn.Linear:
-    """An nn.Linear with Xavier-uniform weights and a zero bias (keeps activations' scale stable)."""
-    layer = nn.Linear(in_dim, out_dim, bias=bias)
+    """A Linear (gemm.Linear: nn.Linear with faster fp32 CPU kernels) with Xavier-uniform weights
+    and a zero bias (keeps activations' scale stable)."""
+    layer = Linear(in_dim, out_dim, bias=bias)
     nn.init.xavier_uniform_(layer.weight)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
@@ -111,35 +113,17 @@ def fm_second_order(vectors: Tensor) -> Tensor:
     return _FmSecondOrder.apply(vectors)
 
 
-def gemm_width(width: int, multiple: int = 32, max_growth: float = 0.1) -> int:
-    """`width` rounded up to a multiple of `multiple` when that adds at most `max_growth`.
-
-    fp32 GEMMs with an odd inner size run on slower kernels: on this project's 2-core CPU a
-    4096 x 429 x 429 matmul and its two backward matmuls take 31% longer than at 448 (measured in
-    docs/benchmark-trainers.md), so padding K=429 to 448 buys more than its 4% of extra work.
-    """
-    padded = -(-width // multiple) * multiple
-    return padded if padded <= width * (1 + max_growth) else width
-
-
 class CrossNetwork(nn.Module):
     """DCN-v2 cross layers: x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l.
 
     W_l is a full [K, K] matrix, or U_l V_lᵀ with U_l, V_l of shape [K, rank] when `rank` is set
     (2·K·rank weights instead of K², the DCN-Mix low-rank form). x0 [B, K] -> [B, K];
     zero layers is the identity.
-
-    `pad_to` (full rank only): run the layers at width P > K by zero-padding x0 [B, P] and every
-    W_l [P, P] / b_l [P] on the fly. The padded part of x0 is 0, so the padded part of every x_l
-    stays 0 and the result's first K columns are exactly the unpadded network's (up to float
-    summation order); the parameters, their gradients and the state dict keep the [K, K] shape.
     """
 
-    def __init__(self, width: int, layers: int, rank: int | None = None, pad_to: int | None = None):
+    def __init__(self, width: int, layers: int, rank: int | None = None):
         super().__init__()
         self.rank = rank
-        self.width = width
-        self.pad = max(0, (pad_to or width) - width) if rank is None else 0
         if rank is None:
             self.full = nn.ModuleList(xavier_linear(width, width) for _ in range(layers))
         else:
@@ -148,28 +132,18 @@ class CrossNetwork(nn.Module):
             self.up = nn.ModuleList(xavier_linear(rank, width) for _ in range(layers))
         self.layers = layers
 
-    def _mix(self, layer: int, x: Tensor) -> Tensor:
-        """W_l x + b_l (or U_l V_lᵀ x + b_l). x [B, K + pad] -> [B, K + pad]."""
-        if self.rank is not None:
-            return self.up[layer](self.down[layer](x))
-        lin = self.full[layer]
-        if not self.pad:
-            return lin(x)
-        p = self.pad
-        return nn.functional.linear(
-            x, nn.functional.pad(lin.weight, (0, p, 0, p)), nn.functional.pad(lin.bias, (0, p))
-        )
-
     def forward(self, x0: Tensor) -> Tensor:
-        if self.layers and self.pad:
-            x0 = nn.functional.pad(x0, (0, self.pad))
         x = x0
         for layer in range(self.layers):
+            if self.rank is None:
+                mixed = self.full[layer](x)
+            else:
+                mixed = self.up[layer](self.down[layer](x))
             # x0 ⊙ mixed + x, one fused op. Under bf16 autocast the matmul's output is bfloat16:
             # cast it back so the residual stays float32 and the op (and its backward) runs on
             # one dtype, not the slow mixed-dtype path.
-            x = torch.addcmul(x, x0, self._mix(layer, x).to(x.dtype))
-        return x[:, : self.width] if self.layers and self.pad else x
+            x = torch.addcmul(x, x0, mixed.to(x.dtype))
+        return x
 
 
 class DotInteraction(nn.Module):
