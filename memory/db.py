@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.pool import StaticPool
@@ -129,6 +129,13 @@ class Sessions:
         with Session(self._writer, expire_on_commit=False) as session:
             yield session
             session.commit()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (as `write()`, without an ORM session):
+        committed on exit, rolled back on an exception."""
+        with self._writer.begin() as conn:
+            yield conn
 
 
 def fetch(session: Session, model: type[T], key: Any, *, lock: bool = False) -> T:

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from rea.trainers.errors import FAILURE_KINDS
 
 from .db import StoreBase, check_value, fetch, new_id
-from .errors import DuplicateKey, IllegalTransition, InvalidValue
+from .errors import DuplicateKey, IllegalTransition, InvalidValue, NotFound
 from .ledger import _compute_entry
 from .tables import (
     EVENT_KINDS,
@@ -177,17 +177,24 @@ class JobsMixin(StoreBase):
             "payload": payload or {},
             "received_at": self._now(),
         }
-        with self._db.write() as session:
-            job = fetch(session, Job, job_id)
-            if same_attempt and job.attempt != attempt:
-                raise InvalidValue(
-                    f"job {job_id} is attempt {job.attempt}, the event says {attempt}"
+        # Lean Core statements in one write transaction (the webhook's hot path: no ORM
+        # objects); nothing is written when the job is unknown or the attempt is not its own.
+        job = Job.__table__
+        with self._db.write_connection() as conn:
+            current = conn.execute(
+                sa.select(job.c.attempt).where(job.c.job_id == job_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise NotFound(
+                    f"no row {job_id!r} in jobs: check the id (list the table to see what exists)"
                 )
+            if same_attempt and current != attempt:
+                raise InvalidValue(f"job {job_id} is attempt {current}, the event says {attempt}")
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(JobEventRow).values(**values)
             stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "attempt", "seq"])
             # RETURNING yields the new row's id, or nothing when the conflict skipped the insert.
-            inserted = session.connection().execute(stmt.returning(JobEventRow.id)).first()
+            inserted = conn.execute(stmt.returning(JobEventRow.id)).first()
             return inserted is not None
 
     def list_events(self, job_id: str, *, attempt: int | None = None) -> list[JobEventRow]:

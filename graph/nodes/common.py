@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rea.memory import ExperimentStore, NotFound
+from rea.memory import DuplicateKey, ExperimentStore, NotFound
 from rea.tools.journal import load_runs
 from rea.trainers.data.refs import parse_ref
 
@@ -76,18 +76,19 @@ def fault_for(state: dict[str, Any], phase: str, index: int) -> dict[str, Any] |
 
 
 def ensure_experiment(store: ExperimentStore, experiment_id: str, **fields: Any) -> Any:
-    """Create the experiment unless a replayed node already did (deterministic ids)."""
+    """Create the experiment unless a replayed node already did (deterministic ids). Created
+    first (the usual case: one round trip), read back when its id is taken."""
     try:
-        return store.get_experiment(experiment_id)
-    except NotFound:
         return store.create_experiment(experiment_id=experiment_id, **fields)
+    except DuplicateKey:
+        return store.get_experiment(experiment_id)
 
 
 def ensure_hypothesis(store: ExperimentStore, hyp_id: str, **fields: Any) -> Any:
     try:
-        return store.get_hypothesis(hyp_id)
-    except NotFound:
         return store.create_hypothesis(hypothesis_id=hyp_id, **fields)
+    except DuplicateKey:
+        return store.get_hypothesis(hyp_id)
 
 
 def ensure_approval(store: ExperimentStore, approval_id: str, **fields: Any) -> Any:
