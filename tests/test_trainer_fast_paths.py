@@ -121,6 +121,14 @@ def test_linear_layers_keep_nn_linear_state_dict():
     assert set(layer.state_dict()) == {"weight", "bias"}
 
 
+def test_cross_residual_backward():
+    from rea.trainers.models.layers import _CrossResidual
+
+    x, x0, m = (torch.randn(5, 7, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    assert torch.autograd.gradcheck(_CrossResidual.apply, (x, x0, m))
+    torch.testing.assert_close(_CrossResidual.apply(x, x0, m), x + x0 * m)
+
+
 def test_dcn_v2_parallel_head_equals_concat_formula():
     torch.manual_seed(0)
     model = build_model(parse_config({"model": "dcn_v2", "embed_dim": 4}), SCHEMA)
