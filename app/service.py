@@ -41,7 +41,7 @@ from rea.trainers.events import SIGNATURE_HEADER, JobEvent, SignatureError, veri
 
 from .campaigns import services_from
 from .chat import ChatAgent
-from .memory_wiring import Memory
+from .memory_wiring import Memory, settle_heap
 from .ops import ACTIVE, CampaignOps, OpsError
 from .settings import Settings
 from .wake import Sweeper, Waker, reconcile
@@ -89,6 +89,7 @@ class Service:
         self.chat = ChatAgent(self.ops, services.brain)
         self.waker.listeners.append(self._record_progress)
         found = reconcile(self.runner, self.waker, self.sweeper)
+        settle_heap()  # start-up's imports and objects stay: later collections skip them
         self.sweeper.start()
         log.info("service started: %s", found)
         return found
@@ -308,7 +309,9 @@ def create_app(
     api = APIRouter(prefix="/v1", dependencies=[Depends(authorized)], responses=_problems(401, 422))
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
+        # On the event loop (no thread-pool hop): a probe polled often stays cheap, and
+        # `busy()` only takes the waker's short queue lock.
         return {"status": "ok", "wakeups_running": service.waker.busy()}
 
     # --- webhook (signed, not token-protected) -------------------------------------------------
