@@ -95,7 +95,10 @@ class RowSparseAdam(torch.optim.Optimizer):
         state["exp_avg_sq"].index_copy_(0, rows, v)
         t = state["step"]
         step_size = group["lr"] * math.sqrt(1 - b2**t) / (1 - b1**t)
-        p.index_add_(0, rows, m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+        # rows are unique, so gather-update-scatter equals p.index_add_, which is ~13x slower
+        # here (4.6 vs 0.35 ms for 22k rows of a 238k x 17 table: it allows for repeated rows).
+        moved = p.index_select(0, rows).add_(m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+        p.index_copy_(0, rows, moved)
 
 
 def _strictly_increasing(index: torch.Tensor) -> bool:
