@@ -59,9 +59,12 @@ class Waker:
             if key in self._finals:
                 return
             self._finals.add(key)
-        job = self.runner.services.store.get_job(event.job_id)
+        campaign_id, thread_id, _ = self.runner.services.store.job_owner(event.job_id)
         self._submit(
-            job.campaign_id, "event", lambda: self.runner.deliver(event, recorded=recorded)
+            campaign_id,
+            "event",
+            lambda: self.runner.deliver(event, recorded=recorded),
+            thread_id=thread_id,
         )
 
     def decide(self, approval_id: str, response: dict[str, Any]) -> None:
@@ -71,8 +74,10 @@ class Waker:
         )
 
     # --- running ---------------------------------------------------------------------------
-    def _submit(self, campaign_id: str, what: str, fn: Callable[[], Any]) -> None:
-        thread_id = self.runner.thread_of(campaign_id)
+    def _submit(
+        self, campaign_id: str, what: str, fn: Callable[[], Any], *, thread_id: str | None = None
+    ) -> None:
+        thread_id = thread_id or self.runner.thread_of(campaign_id)
         with self._guard:
             self._queues.setdefault(thread_id, deque()).append((campaign_id, what, fn))
             if thread_id in self._active:

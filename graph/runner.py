@@ -151,17 +151,15 @@ class CampaignRunner:
         webhook), so it is not written again.
         """
         store = self.services.store
-        job = store.get_job(event.job_id)
+        campaign_id, thread_id, status = store.job_owner(event.job_id)
         if not (recorded and event.kind in events.FINAL_KINDS):
             fresh = events.record(store, event)
             if event.kind not in events.FINAL_KINDS:
                 return "recorded" if fresh else "duplicate"
-        campaign = store.get_campaign(job.campaign_id)
-        if campaign.status == "cancelled":
+        if status == "cancelled":
             return "stale"  # a cancelled campaign is never woken again
-        if not campaign.thread_id:
-            raise RunnerError(f"campaign {campaign.id!r} has no thread")
-        thread_id = campaign.thread_id
+        if not thread_id:
+            raise RunnerError(f"campaign {campaign_id!r} has no thread")
         with self._lock(thread_id):
             waiting = [p for p in self.pending(thread_id) if event.job_id in p.job_ids]
             if not waiting:
@@ -169,7 +167,7 @@ class CampaignRunner:
             self._run(
                 thread_id,
                 Command(resume={waiting[0].interrupt_id: event.model_dump(mode="json")}),
-                campaign_id=campaign.id,
+                campaign_id=campaign_id,
             )
         return "resumed"
 

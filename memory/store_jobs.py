@@ -242,6 +242,32 @@ class JobsMixin(StoreBase):
         with self._db.read() as session:
             return list(session.exec(query.order_by(JobResult.created_at, JobResult.job_id)))
 
+    def job_owner(self, job_id: str) -> tuple[str, str | None, str]:
+        """(campaign id, thread id, campaign status) of a job, in one lean query (a wake-up's
+        first question). Raises `NotFound` for a job the store does not know."""
+        job, campaign = Job.__table__, Campaign.__table__
+        query = (
+            sa.select(campaign.c.id, campaign.c.thread_id, campaign.c.status)
+            .join(job, job.c.campaign_id == campaign.c.id)
+            .where(job.c.job_id == job_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(
+                f"no row {job_id!r} in jobs: check the id (list the table to see what exists)"
+            )
+        return row[0], row[1], row[2]
+
+    def existing_job_ids(self, job_ids: list[str]) -> set[str]:
+        """Which of these job ids the store has (one lean query)."""
+        if not job_ids:
+            return set()
+        job = Job.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(job.c.job_id).where(job.c.job_id.in_(job_ids)))
+            return {job_id for (job_id,) in rows}
+
     def finished_runs(self, campaign_id: str, *, phase: str | None = None) -> list[tuple[str, str]]:
         """(experiment_id, job_id) of the campaign's experiments that have a succeeded job with
         a result, in experiment order (created_at, id); per experiment its last succeeded

@@ -165,3 +165,24 @@ def test_an_approved_budget_ask_covers_the_step_it_was_for(tmp_path, monkeypatch
     batch[0]["est_seconds"] = 400.0  # a later, bigger step asks again, under a new id
     again = phases.advance(state, runtime)["budget_request"]
     assert again["approval_id"] != asked["approval_id"]
+
+
+def test_a_replayed_launch_counts_its_own_reservations_as_available():
+    """A launch a crash cut short created and reserved some jobs: on the replay that budget is
+    theirs (not spent), so they are submitted instead of deferred and dropped."""
+    from types import SimpleNamespace
+
+    class Store:
+        def existing_job_ids(self, ids):
+            return {"e1-a1", "e3-a1"} & set(ids)
+
+        def reservation(self, job_id):
+            settled = None if job_id == "e1-a1" else "2026-12-03"
+            return SimpleNamespace(reserved=12.0, settled_at=settled)
+
+    requests = [
+        {"experiment_id": "e1", "attempt": 1, "max_seconds": 12.0},
+        {"experiment_id": "e2", "attempt": 1, "max_seconds": 5.0},
+        {"experiment_id": "e3", "attempt": 1, "max_seconds": 12.0},
+    ]
+    assert jobs._held(Store(), requests) == 12.0  # e1's open reservation; e3's is settled

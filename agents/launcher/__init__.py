@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rea.agents.brain import Brain
 from rea.agents.llm import decide
-from rea.memory import BudgetExceeded, ExperimentStore, NotFound
+from rea.memory import BudgetExceeded, ExperimentStore
 from rea.memory.tables import TERMINAL_JOB_STATES, Experiment
 from rea.trainers.backends import JobBackend
 from rea.trainers.events import JobSpec
@@ -75,7 +75,8 @@ def launch(
     """Submit `requests` (see the module docstring); returns what was launched and skipped."""
     target = _Target(campaign_id, thread_id, data, Path(jobs_root), callback_url)
     # Jobs created before a crash keep their order and budgets; only new ones are planned.
-    old = [r for r in requests if _job_exists(store, r.job_id)]
+    known = store.existing_job_ids([r.job_id for r in requests])
+    old = [r for r in requests if r.job_id in known]
     new = [r for r in requests if r not in old]
     policy = "offline"
     if new:
@@ -154,11 +155,3 @@ def _spec(exp: Experiment, request: LaunchRequest, target: _Target) -> JobSpec:
 
 def _skip(request: LaunchRequest, reason: str) -> Skipped:
     return Skipped(experiment_id=request.experiment_id, attempt=request.attempt, reason=reason)
-
-
-def _job_exists(store: ExperimentStore, job_id: str) -> bool:
-    try:
-        store.get_job(job_id)
-    except NotFound:
-        return False
-    return True

@@ -26,7 +26,8 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     if not requests:
         return {}
     campaign = svc.store.get_campaign(state["campaign_id"])
-    now, later = _affordable(requests, spendable(svc.store, campaign.id))
+    room = spendable(svc.store, campaign.id) + _held(svc.store, requests)
+    now, later = _affordable(requests, room)
     report = launcher.launch(
         svc.store,
         svc.backend,
@@ -54,6 +55,19 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
         notes = note({"notes": notes}, f"not launched: {exp_id} ({reason})")
     svc.store.update_campaign(campaign.id, status="awaiting_jobs" if pending else "running")
     return {"launch": later, "pending": pending, "notes": notes}
+
+
+def _held(store: Any, requests: list[dict[str, Any]]) -> float:
+    """Seconds still reserved for these requests' jobs: a run of this step that a crash cut
+    short created and reserved them already. That budget is theirs, not spent: counting it as
+    spent would defer (and then drop) the very jobs it was reserved for."""
+    ids = [f"{r['experiment_id']}-a{r['attempt']}" for r in requests]  # LaunchRequest.job_id
+    held = 0.0
+    for job_id in store.existing_job_ids(ids):
+        entry = store.reservation(job_id)
+        if entry is not None and entry.settled_at is None:
+            held += entry.reserved
+    return held
 
 
 def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list]:
