@@ -164,3 +164,35 @@ def test_unreadable_spec_exits_2_with_a_clear_message(tmp_path, capsys):
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "invalid job spec" in err and "max_seconds" in err
+
+
+def _stop_inside_a_guard(*_args, **_kwargs):
+    """What torch's lazy imports do: probe something under `except Exception`."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except Exception:
+        raise AssertionError("a library's `except Exception` swallowed the stop") from None
+
+
+def _stop_swallowed_then_broken(*_args, **_kwargs):
+    """Code that swallows even BaseException, then fails on the half-done state it left."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except BaseException:
+        pass
+    raise AttributeError("module 'half_imported' has no attribute 'op'")
+
+
+@pytest.mark.parametrize("body", [_stop_inside_a_guard, _stop_swallowed_then_broken])
+def test_a_stop_inside_library_guards_is_still_killed(tmp_path, monkeypatch, body):
+    # Seen in CI: a SIGTERM that landed inside a torch lazy import was swallowed by torch's
+    # `except Exception`, and the job then reported `crashed` on the broken module.
+    monkeypatch.setattr("rea.trainers.job.train", body)
+    spec = make_spec(tmp_path)
+    assert run_job(spec) == 1
+    failure = read_result(spec)["failure"]
+    assert failure["kind"] == "killed", failure
+    assert "SIGTERM" in failure["message"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again

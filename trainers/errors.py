@@ -13,6 +13,12 @@ parsing messages.
         ├── Diverged         the loss grew far past the constant predictor's  kind=diverged
         ├── TrainingTimeout  the job ran past its max_seconds                 kind=timeout
         └── Killed           the job was stopped by a signal                  kind=killed
+
+    StopRequested (a BaseException, like KeyboardInterrupt) is what the job's SIGTERM/SIGINT
+    handler raises: library code that guards an optional import or a probe with
+    `except Exception` must not swallow a stop (torch does, inside lazy imports, and a stop
+    swallowed there left a half-imported module behind that failed later as `crashed`). The
+    trainer turns it into `Killed` with the progress made so far.
 """
 
 from __future__ import annotations
@@ -77,3 +83,7 @@ class TrainingTimeout(TrainingFailed):
 
 class Killed(TrainingFailed):
     kind = "killed"
+
+
+class StopRequested(BaseException):
+    """A stop signal arrived (see the module docstring); reported as kind `killed`."""

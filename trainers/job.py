@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from .errors import ConfigError, Killed, ReaError, TrainingTimeout
+from .errors import ConfigError, ReaError, StopRequested, TrainingTimeout
 from .events import SECRET_ENV, SPEC_ENV, EventEmitter, Failure, JobEvent, JobSpec, write_result
 from .faults import corrupt_inputs
 from .train import EpochRecord, TrainResult, train
@@ -71,7 +71,7 @@ def classify(exc: BaseException) -> str:
         return exc.kind
     if isinstance(exc, torch.OutOfMemoryError | MemoryError):
         return "oom"
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt | StopRequested):
         return "killed"
     return "crashed"
 
@@ -112,6 +112,11 @@ class _Job:
         self.emitter = EventEmitter(spec, os.environ.get(SECRET_ENV))
         self._final_lock = threading.Lock()
         self._finished = False
+        self.stop_signal: str | None = None  # set by the SIGTERM/SIGINT handler
+
+    def on_stop_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = signal.Signals(signum).name
+        raise StopRequested(f"received {self.stop_signal}")
 
     def finish(self, kind: str, **fields: Any) -> JobEvent | None:
         """Emit the final event and write result.json, exactly once."""
@@ -126,6 +131,11 @@ class _Job:
 
     def fail(self, exc: BaseException) -> None:
         kind = classify(exc)
+        if kind == "crashed" and self.stop_signal is not None:
+            # Whatever broke after a stop was asked for broke because of it (code that caught
+            # the stop and carried on half-done); the job was killed, not buggy.
+            log.warning("after %s: %r", self.stop_signal, exc)
+            kind, exc = "killed", StopRequested(f"received {self.stop_signal} ({exc!r} after it)")
         log.error("job failed (%s): %s", kind, exc)
         if kind == "crashed":
             log.error("%s", "".join(traceback.format_exception(exc)))
@@ -205,10 +215,6 @@ def _setup_logging(log_path: Path) -> list[logging.Handler]:
     return handlers
 
 
-def _raise_killed(signum: int, _frame: Any) -> None:
-    raise Killed(f"received {signal.Signals(signum).name}")
-
-
 def run_job(spec: JobSpec) -> int:
     """Run `spec` in this process; return the exit code (0 succeeded, 1 failed)."""
     job = _Job(spec)
@@ -217,8 +223,8 @@ def run_job(spec: JobSpec) -> int:
         torch.set_num_threads(spec.num_threads)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:  # signal handlers can only be installed from the main thread
-        signal.signal(signal.SIGTERM, _raise_killed)
-        signal.signal(signal.SIGINT, _raise_killed)
+        signal.signal(signal.SIGTERM, job.on_stop_signal)
+        signal.signal(signal.SIGINT, job.on_stop_signal)
     timer = job.watchdog()
     timer.start()
     try:

@@ -24,7 +24,15 @@ from pydantic import BaseModel, Field
 from . import faults as faults_mod
 from .config import TrainerConfig, parse_config
 from .data import CtrData, Split, load_data
-from .errors import Diverged, NanLoss, OutOfMemory, TrainingFailed, TrainingTimeout
+from .errors import (
+    Diverged,
+    Killed,
+    NanLoss,
+    OutOfMemory,
+    StopRequested,
+    TrainingFailed,
+    TrainingTimeout,
+)
 from .faults import Fault
 from .metrics import background_entropy, metrics_from_logits, metrics_from_probs
 from .models import build_model
@@ -169,6 +177,10 @@ def train(
     except TrainingFailed as err:
         err.partial = run.partial()  # what was learned before the failure, for the debugger
         raise
+    except StopRequested as stop:
+        killed = Killed(str(stop), step=run.step)
+        killed.partial = run.partial()
+        raise killed from stop
     return run.result(t0, data if isinstance(data, str) else ctr_data.info.get("ref"))
 
 
