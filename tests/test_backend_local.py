@@ -182,3 +182,43 @@ def test_liveness_treats_a_reused_pid_as_dead(tmp_path):
     launch = {"pid": os.getpid(), "pid_start": "not-my-start-time", "launched_ns": 1}
     alive, _ = local_mod._alive(tmp_path, launch)
     assert alive is (local_mod.proc_start(os.getpid()) is None)
+
+
+def test_poll_reads_each_submission_once_and_keeps_the_order(tmp_path, monkeypatch):
+    root = tmp_path / "jobs"
+    backend = LocalBackend(root, max_parallel=1)
+    for job_id in ("b", "a", "c"):
+        backend.submit(make_spec(root, job_id))
+    started: list[str] = []
+    monkeypatch.setattr(backend, "_start", lambda d: started.append(d.name) or False)
+    reads: list[str] = []
+    real_read = local_mod.read_json
+
+    def read_json(path: Path) -> dict:
+        reads.append(path.parent.name)
+        return real_read(path)
+
+    monkeypatch.setattr(local_mod, "read_json", read_json)
+    backend.poll()
+    assert sorted(reads) == ["a", "b", "c"] and started == ["b", "a", "c"]
+    reads.clear()
+    backend.submit(make_spec(root, "d"))
+    backend.poll()
+    assert reads == ["d"]  # only the new submission is read
+    assert started[3:] == ["b", "a", "c", "d"]
+    assert [j.job_id for j in LocalBackend(root).list()] == ["b", "a", "c", "d"]
+
+
+def test_a_spawn_is_logged_before_the_process_starts(tmp_path, monkeypatch):
+    root = tmp_path / "jobs"
+    backend = LocalBackend(root, max_parallel=1)
+    backend.submit(make_spec(root, "j1"))
+    seen: list[list[str]] = []
+
+    def killed_at_spawn(*args, **kwargs):  # the orchestrator dies as the process starts
+        seen.append(spawns(root))
+        raise OSError("killed")
+
+    monkeypatch.setattr(local_mod.subprocess, "Popen", killed_at_spawn)
+    backend.poll()
+    assert seen == [["j1"]]

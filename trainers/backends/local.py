@@ -17,7 +17,8 @@ root (a restarted orchestrator) continues the queue and sees the running jobs:
                     job is spawned at most once, whatever crashes or how many pollers race
     spec.json, stdout.log, and what the job writes (train.log, events.jsonl, result.json)
 
-Each spawn appends `<job_id> <attempt> <pid>` to `jobs_root/submissions.log`. A job whose
+Each spawn appends `<job_id> <attempt> <ns>` to `jobs_root/submissions.log` just before the
+process is started (the pid is in launched.json), so every started job is there. A job whose
 process died without a final event gets a synthesized `failed` one (kind `crashed`, or `killed`
 after `cancel`) written to its result.json, so nothing waits forever on it.
 """
@@ -86,6 +87,7 @@ class LocalBackend:
         self.jobs_root = Path(jobs_root)
         self.jobs_root.mkdir(parents=True, exist_ok=True)
         self.python, self.env, self.max_parallel = python, dict(env or {}), max_parallel
+        self._submitted_ns: dict[str, int] = {}  # job dir name -> its submission time
 
     def job_dir(self, job: str | Path) -> Path:
         """The output dir of a job id, an external id (`local:<job_id>`), or a dir itself."""
@@ -191,11 +193,30 @@ class LocalBackend:
 
     # --- internals --------------------------------------------------------------------------
     def _submitted_dirs(self) -> list[Path]:
-        """Job dirs in submission order (submission time, then job id)."""
+        """Job dirs in submission order (submission time, then job id).
+
+        A job's submission time never changes (submitted.json is created once, complete), so
+        each is read once per backend object: a poll over 1,000 queued jobs lists the root
+        instead of parsing 1,000 specs."""
         found = []
-        for marker in self.jobs_root.glob(f"*/{SUBMITTED}"):
-            found.append((read_json(marker).get("submitted_ns", 0), marker.parent.name))
+        with os.scandir(self.jobs_root) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                submitted = self._submitted_ns.get(entry.name)
+                if submitted is None:
+                    submitted = self._read_submitted(Path(entry.path))
+                if submitted is not None:
+                    found.append((submitted, entry.name))
         return [self.jobs_root / name for _, name in sorted(found)]
+
+    def _read_submitted(self, d: Path) -> int | None:
+        """The job's submission time from its submitted.json (kept), None if not submitted."""
+        marker = read_json(d / SUBMITTED)
+        if not marker:
+            return 0 if (d / SUBMITTED).exists() else None  # unreadable: first in line
+        self._submitted_ns[d.name] = submitted = int(marker.get("submitted_ns", 0))
+        return submitted
 
     def _settle(self, d: Path) -> JobState:
         """The job's state; a launched job found dead without result.json gets one now."""
@@ -244,6 +265,10 @@ class LocalBackend:
         write_atomic(d / "spec.json", spec.model_dump_json(indent=2))
         env = {**os.environ, "OMP_NUM_THREADS": str(spec.num_threads or 1), **self.env}
         cmd = [self.python, "-m", "rea.trainers.job", str(d / "spec.json")]
+        # Logged before the spawn: a kill between the two leaves a line for a process that
+        # never started (its claim is settled as crashed), never a started job missing here.
+        with (self.jobs_root / SUBMISSIONS_LOG).open("a") as f:
+            f.write(f"{spec.job_id} {spec.attempt} {time.time_ns()}\n")
         try:
             with (d / "stdout.log").open("ab") as log:
                 proc = subprocess.Popen(
@@ -259,8 +284,6 @@ class LocalBackend:
             "launched_ns": time.time_ns(),
         }
         write_atomic(d / LAUNCHED, json.dumps(launch))
-        with (self.jobs_root / SUBMISSIONS_LOG).open("a") as f:
-            f.write(f"{spec.job_id} {spec.attempt} {proc.pid}\n")
         if (d / CANCEL_REQUESTED).exists():  # cancelled while we were spawning it
             os.killpg(proc.pid, signal.SIGTERM)
         return True
