@@ -34,30 +34,25 @@ def record(store: ExperimentStore, event: JobEvent, *, same_attempt: bool = Fals
 
 
 def apply_final(store: ExperimentStore, event: JobEvent) -> str:
-    """Apply a succeeded/failed event: job state, result, ledger. Returns the job's state."""
-    record(store, event)
-    job = store.get_job(event.job_id)
-    if job.state in ("succeeded", "failed", "cancelled", "lost"):
-        return job.state
-    if job.state == "queued":
-        store.transition_job(job.job_id, "running")
+    """Apply a succeeded/failed event: job state, result, ledger — in one write transaction
+    (`ExperimentStore.finish_job`). Returns the job's state."""
+    payload = event.model_dump(mode="json")
     if event.kind == "succeeded":
         result = event.result or {}
-        store.record_result(
-            job.job_id,
-            _final_metrics(result),
-            trainer_seconds=float(result.get("trainer_seconds", 0.0)),
+        seconds = float(result.get("trainer_seconds", 0.0))
+        return store.finish_job(
+            payload,
+            final_metrics=_final_metrics(result),
+            trainer_seconds=seconds,
+            used_seconds=seconds,
         )
-        store.settle(job.job_id, float(result.get("trainer_seconds", 0.0)))
-        return store.transition_job(job.job_id, "succeeded").state
     failure = event.failure
-    store.settle(job.job_id, _failed_seconds(store, job.job_id, event))
-    return store.transition_job(
-        job.job_id,
-        "failed",
+    return store.finish_job(
+        payload,
+        used_seconds=_failed_seconds(store, event.job_id, event),
         failure_kind=failure.kind if failure else "crashed",
         failure_message=(failure.message if failure else "no failure detail")[:2000],
-    ).state
+    )
 
 
 def _final_metrics(result: dict[str, Any]) -> dict[str, Any]:

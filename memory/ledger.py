@@ -14,6 +14,8 @@ A budget increase is applied only after the human approved it, once per approval
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 from sqlalchemy import case, func
 from sqlmodel import Session, select
@@ -86,17 +88,7 @@ class LedgerMixin(StoreBase):
         if used_seconds < 0:
             raise InvalidValue(f"settle: used_seconds must be >= 0 (got {used_seconds})")
         with self._db.write() as session:
-            entry = _compute_entry(session, job_id, lock=True)
-            if entry is None:
-                raise NotFound(
-                    f"job {job_id!r} has no budget reservation to settle: reserve() it first"
-                )
-            if entry.settled_at is None:
-                entry.charged = float(used_seconds)
-                entry.released = max(0.0, entry.reserved - entry.charged)
-                entry.settled_at = self._now()
-                session.add(entry)
-        return entry
+            return settle_entry(session, job_id, used_seconds, self._now())
 
     def release(self, job_id: str) -> LedgerEntry:
         """Give back the whole reservation of a job that never ran (idempotent)."""
@@ -173,6 +165,19 @@ class LedgerMixin(StoreBase):
         """The job's compute entry (open or settled), or None if it was never reserved."""
         with self._db.read() as session:
             return _compute_entry(session, job_id)
+
+
+def settle_entry(session: Session, job_id: str, used_seconds: float, now: Any) -> LedgerEntry:
+    """`settle` inside the caller's write transaction."""
+    entry = _compute_entry(session, job_id, lock=True)
+    if entry is None:
+        raise NotFound(f"job {job_id!r} has no budget reservation to settle: reserve() it first")
+    if entry.settled_at is None:
+        entry.charged = float(used_seconds)
+        entry.released = max(0.0, entry.reserved - entry.charged)
+        entry.settled_at = now
+        session.add(entry)
+    return entry
 
 
 def _compute_entry(session: Session, job_id: str, *, lock: bool = False) -> LedgerEntry | None:

@@ -21,11 +21,12 @@ from rea.trainers.errors import FAILURE_KINDS
 
 from .db import StoreBase, check_value, fetch, new_id
 from .errors import DuplicateKey, IllegalTransition, InvalidValue, NotFound
-from .ledger import _compute_entry
+from .ledger import _compute_entry, settle_entry
 from .tables import (
     EVENT_KINDS,
     JOB_STATES,
     JOB_TRANSITIONS,
+    TERMINAL_JOB_STATES,
     Campaign,
     Experiment,
     Job,
@@ -169,14 +170,6 @@ class JobsMixin(StoreBase):
         transaction).
         """
         check_value(kind, EVENT_KINDS, "event kind")
-        values = {
-            "job_id": job_id,
-            "attempt": attempt,
-            "seq": seq,
-            "kind": kind,
-            "payload": payload or {},
-            "received_at": self._now(),
-        }
         # Lean Core statements in one write transaction (the webhook's hot path: no ORM
         # objects); nothing is written when the job is unknown or the attempt is not its own.
         job = Job.__table__
@@ -190,9 +183,7 @@ class JobsMixin(StoreBase):
                 )
             if same_attempt and current != attempt:
                 raise InvalidValue(f"job {job_id} is attempt {current}, the event says {attempt}")
-            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(JobEventRow).values(**values)
-            stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "attempt", "seq"])
+            stmt = self._event_insert(job_id, attempt, seq, kind, payload or {})
             # RETURNING yields the new row's id, or nothing when the conflict skipped the insert.
             inserted = conn.execute(stmt.returning(JobEventRow.id)).first()
             return inserted is not None
@@ -227,6 +218,67 @@ class JobsMixin(StoreBase):
             )
             session.add(row)
         return row
+
+    def finish_job(
+        self,
+        event: dict[str, Any],
+        *,
+        final_metrics: dict[str, Any] | None = None,
+        trainer_seconds: float = 0.0,
+        used_seconds: float = 0.0,
+        failure_kind: str | None = None,
+        failure_message: str | None = None,
+    ) -> str:
+        """Apply a job's final event (`event`: a JobEvent as JSON, kind succeeded or failed) in
+        one write transaction; the job's state after it.
+
+        The event is stored once (as `record_event`); unless the job has ended already, it goes
+        to the event's kind (through running when it was still queued: its `started` event
+        never came), a success's result is stored once, and the reservation is settled at
+        `used_seconds`. All of it or none of it: a repeat changes nothing."""
+        kind = event["kind"]
+        if kind not in ("succeeded", "failed"):
+            raise InvalidValue(f"finish_job needs a final event (got kind {kind!r})")
+        if failure_kind is not None:
+            check_value(failure_kind, FAILURE_KINDS, "failure kind")
+        job_id, now = event["job_id"], self._now()
+        with self._db.write() as session:
+            job = fetch(session, Job, job_id, lock=True)
+            session.execute(self._event_insert(job_id, event["attempt"], event["seq"], kind, event))
+            if job.state in TERMINAL_JOB_STATES:
+                return job.state
+            if job.state == "queued":
+                _require_reservation(session, job)
+                _apply_state(job, "running", now, None, None)
+            if kind == "succeeded" and session.get(JobResult, job_id) is None:
+                row = JobResult(
+                    job_id=job_id,
+                    metrics_per_epoch=[],
+                    final_metrics=final_metrics or {},
+                    trainer_seconds=float(trainer_seconds),
+                    created_at=now,
+                )
+                session.add(row)
+            settle_entry(session, job_id, used_seconds, now)
+            _apply_state(job, kind, now, failure_kind, failure_message)
+            session.add(job)
+            return job.state
+
+    def _event_insert(
+        self, job_id: str, attempt: int, seq: int, kind: str, payload: dict[str, Any]
+    ) -> Any:
+        """INSERT of a job event that skips a repeat of (job_id, attempt, seq)."""
+        values = {
+            "job_id": job_id,
+            "attempt": attempt,
+            "seq": seq,
+            "kind": kind,
+            "payload": payload or {},
+            "received_at": self._now(),
+        }
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(JobEventRow).values(**values)
+        return stmt.on_conflict_do_nothing(index_elements=["job_id", "attempt", "seq"])
 
     def get_result(self, job_id: str) -> JobResult:
         return self._get(JobResult, job_id)

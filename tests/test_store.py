@@ -280,3 +280,54 @@ def test_insights_round_trip(store):
         store.add_insight("again", "neutral", insight_id="i-warmup")
     with pytest.raises(InvalidValue, match="outcome"):
         store.add_insight("x", "great")
+
+
+def _final(job, kind="succeeded", seq=3, **fields):
+    return {"job_id": job.job_id, "attempt": job.attempt, "seq": seq, "kind": kind, **fields}
+
+
+def test_finish_job_applies_a_final_event_once_in_one_transaction(store):
+    campaign, experiment = _campaign_and_experiment(store)
+    job = store.create_job(experiment.id, "key-f", 30.0)
+    store.reserve(campaign.id, job.job_id, 30.0)
+    # Still queued (its `started` never came): it goes through running to succeeded.
+    state = store.finish_job(
+        _final(job), final_metrics={"val_ne": 0.9}, trainer_seconds=12.0, used_seconds=12.0
+    )
+    assert state == "succeeded"
+    got = store.get_job(job.job_id)
+    assert got.started_at is not None and got.finished_at is not None
+    assert store.get_result(job.job_id).final_metrics == {"val_ne": 0.9}
+    entry = store.reservation(job.job_id)
+    assert (entry.charged, entry.released, entry.settled_at is not None) == (12.0, 18.0, True)
+    assert [(e.seq, e.kind) for e in store.list_events(job.job_id)] == [(3, "succeeded")]
+    # A repeat (and a later, different final event) changes nothing.
+    again = store.finish_job(_final(job), final_metrics={"val_ne": 0.1}, used_seconds=30.0)
+    assert again == "succeeded" and store.get_result(job.job_id).final_metrics == {"val_ne": 0.9}
+    assert store.reservation(job.job_id).charged == 12.0
+    assert store.finish_job(_final(job, "failed", seq=4), failure_kind="crashed") == "succeeded"
+    assert store.get_job(job.job_id).failure_kind is None
+
+
+def test_finish_job_writes_nothing_unless_all_of_it_applies(store, monkeypatch):
+    from rea.memory import store_jobs
+
+    job = _running_job(store)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the ledger write failed")
+
+    monkeypatch.setattr(store_jobs, "settle_entry", broken)
+    with pytest.raises(RuntimeError):
+        store.finish_job(_final(job), final_metrics={"val_ne": 0.9}, used_seconds=5.0)
+    assert store.get_job(job.job_id).state == "running"
+    with pytest.raises(NotFound):
+        store.get_result(job.job_id)
+    assert store.list_events(job.job_id) == []
+    monkeypatch.undo()
+    failed = _final(job, "failed", failure={"kind": "oom"})
+    assert store.finish_job(failed, used_seconds=5.0, failure_kind="oom") == "failed"
+    assert store.get_job(job.job_id).failure_kind == "oom"
+    assert store.reservation(job.job_id).charged == 5.0
+    with pytest.raises(InvalidValue):
+        store.finish_job(_final(job, "progress"))
