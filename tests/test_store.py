@@ -331,3 +331,26 @@ def test_finish_job_writes_nothing_unless_all_of_it_applies(store, monkeypatch):
     assert store.reservation(job.job_id).charged == 5.0
     with pytest.raises(InvalidValue):
         store.finish_job(_final(job, "progress"))
+
+
+def test_create_reserved_job_creates_and_reserves_once(store):
+    from rea.memory.errors import BudgetExceeded
+
+    campaign, experiment = _campaign_and_experiment(store)  # a 100 s budget
+    job = store.create_reserved_job(experiment.id, "key-r", 60.0, job_id="j-r")
+    assert (job.job_id, job.state, job.max_seconds) == ("j-r", "queued", 60.0)
+    entry = store.reservation("j-r")
+    assert (entry.reserved, entry.phase) == (60.0, "baseline")
+    # A replay (a launch cut short) finds both: nothing twice.
+    again = store.create_reserved_job(experiment.id, "key-r", 60.0, job_id="j-r")
+    assert again.job_id == "j-r" and store.budget_status(campaign.id).reserved_seconds == 60.0
+    with pytest.raises(DuplicateKey):  # the key belongs to this experiment's job
+        other = store.create_experiment(campaign.id, "validation", BASELINE, seeds=[0])
+        store.create_reserved_job(other.id, "key-r", 10.0, job_id="j-other")
+    # Too big to pay: the job is kept (queued, unreserved) and the refusal raised.
+    with pytest.raises(BudgetExceeded):
+        store.create_reserved_job(experiment.id, "key-big", 50.0, job_id="j-big")
+    assert store.get_job("j-big").state == "queued" and store.reservation("j-big") is None
+    store.transition_job("j-big", "cancelled")
+    ended = store.create_reserved_job(experiment.id, "key-big", 50.0, job_id="j-big")
+    assert ended.state == "cancelled" and store.reservation("j-big") is None

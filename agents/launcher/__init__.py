@@ -108,24 +108,23 @@ def _launch_one(
             f"not {target.campaign_id!r}"
         )
     spec = _spec(exp, request, target)  # validates job id and fault before anything is stored
-    job = store.create_job(
-        exp.id,
-        idempotency_key(target.thread_id, exp.id, request.attempt),
-        request.max_seconds,
-        job_id=spec.job_id,
-        attempt=request.attempt,
-        backend=backend.name,
-        seed=spec.seed,
-        output_dir=spec.output_dir,
-    )
+    try:  # one transaction: the job (idempotent on its key) and its reservation
+        job = store.create_reserved_job(
+            exp.id,
+            idempotency_key(target.thread_id, exp.id, request.attempt),
+            request.max_seconds,
+            job_id=spec.job_id,
+            attempt=request.attempt,
+            backend=backend.name,
+            seed=spec.seed,
+            output_dir=spec.output_dir,
+        )
+    except BudgetExceeded as err:
+        store.transition_job(spec.job_id, "cancelled", failure_message=f"{BUDGET_PREFIX}{err}")
+        return _skip(request, "budget")
     if job.state in TERMINAL_JOB_STATES:
         budget = (job.failure_message or "").startswith(BUDGET_PREFIX)
         return _skip(request, "budget" if budget else "already finished")
-    try:
-        store.reserve(target.campaign_id, job.job_id, job.max_seconds, phase=exp.phase)
-    except BudgetExceeded as err:
-        store.transition_job(job.job_id, "cancelled", failure_message=f"{BUDGET_PREFIX}{err}")
-        return _skip(request, "budget")
     # The stored budget wins: on a replay it is what was reserved.
     spec = spec.model_copy(update={"max_seconds": round(SPEC_SHARE * job.max_seconds, 3)})
     external_id = backend.submit(spec)
