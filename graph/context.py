@@ -30,7 +30,13 @@ class Services:
     seeds: tuple[int, ...] = BASELINE_SEEDS
     max_attempts: int = 3
     exploit_trials_per_round: int = 2
-    max_exploit_rounds: int = 10
+    # Exploitation runs round after round while the budget lasts: the best one-seed trial is
+    # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
+    # the config later rounds search around), and the phase ends once `exploit_patience`
+    # rounds in a row found nothing better than the best so far, or after `max_exploit_rounds`.
+    max_exploit_rounds: int = 100
+    confirm_every: int = 5
+    exploit_patience: int = 10
 
 
 @dataclass

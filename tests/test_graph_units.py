@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from rea.agents.schemas import RunRecord, SeedMetrics
 from rea.graph import hitl
 from rea.graph.builder import build_graph, builder
 from rea.graph.checkpoint import open_checkpointer
@@ -186,3 +187,105 @@ def test_a_replayed_launch_counts_its_own_reservations_as_available():
         {"experiment_id": "e3", "attempt": 1, "max_seconds": 12.0},
     ]
     assert jobs._held(Store(), requests) == 12.0  # e1's open reservation; e3's is settled
+
+
+# --- exploitation: rounds while the budget lasts, periodic confirmations, patience -----------
+
+
+def _run(exp_id: str, phase: str, values: dict[int, float], lr: float) -> RunRecord:
+    seeds = [SeedMetrics(seed=s, metrics={"val_ne": v}) for s, v in values.items()]
+    mean = sum(values.values()) / len(values)
+    return RunRecord(
+        experiment_id=exp_id,
+        phase=phase,
+        config={"model": "dcn_v2", "lr": lr},
+        seeds=seeds,
+        metrics={"val_ne": mean},
+        trainer_seconds=2.0 * len(values),
+    )
+
+
+class _Exploit:
+    """`_next_batch` in the exploitation phase over a given history; rounds are recorded, not run."""
+
+    def __init__(self, monkeypatch, runs: list[RunRecord]):
+        from types import SimpleNamespace
+
+        self.runs = runs
+        self.svc = SimpleNamespace(
+            store=None, seeds=(0, 1, 2), confirm_every=5, exploit_patience=10,
+            max_exploit_rounds=100,
+        )  # fmt: skip
+        self.view = phases._View(
+            campaign=SimpleNamespace(steering=None, baseline_config={"model": "dcn_v2"}),
+            budget=None,
+        )
+        monkeypatch.setattr(phases, "load_runs", lambda store, cid: self.runs)
+        monkeypatch.setattr(
+            phases, "_exploit_round", lambda svc, state, runs, rnd, view: ("exploitation", rnd, [])
+        )
+
+    def next(self, rnd: int, best: str | None = None):
+        state = {"campaign_id": "c", "phase": "exploitation", "round": rnd}
+        if best:
+            state["best_experiment_id"] = best
+        return phases._next_batch(self.svc, state, self.view)
+
+    def trials(self, rnd: int, values: list[float]) -> None:
+        for i, v in enumerate(values):
+            self.runs.append(_run(f"c-x{rnd}-{i}", "exploitation", {0: v}, lr=rnd + i / 10))
+
+
+def _champion() -> list[RunRecord]:
+    return [
+        _run("c-base", "baseline", {0: 0.98, 1: 0.98, 2: 0.98}, lr=0.001),
+        _run("c-c0", "combination", {0: 0.95, 1: 0.95, 2: 0.95}, lr=0.002),
+    ]
+
+
+def test_exploitation_confirms_its_best_trial_every_few_rounds_and_goes_on(monkeypatch):
+    ex = _Exploit(monkeypatch, _champion())
+    for rnd in range(1, 5):
+        ex.trials(rnd, [0.97, 0.96])
+        assert ex.next(rnd, "c-c0") == ("exploitation", rnd + 1, [])  # no confirmation yet
+    ex.trials(5, [0.93, 0.99])  # beats the champion (0.95) on seed 0
+    phase, rnd, items = ex.next(5, "c-c0")
+    assert (phase, rnd) == ("exploitation", -5) and items[0]["confirm"] is True
+    assert items[0]["config_delta"] == {"lr": 5.0} and items[0]["seeds"] == [0, 1, 2]
+    assert phases._experiment_id("c", "exploitation", rnd, 0) == "c-xconfirm-5"
+    # After the confirmation the rounds go on (they used to end the phase).
+    ex.runs.append(_run("c-xconfirm-5", "exploitation", {0: 0.93, 1: 0.94, 2: 0.94}, lr=5.0))
+    assert ex.next(-5, "c-xconfirm-5") == ("exploitation", 6, [])
+    # A confirmed trial is not confirmed again, at the next confirmation point or at the end.
+    for rnd in range(6, 11):
+        ex.trials(rnd, [0.99, 0.98])
+    assert ex.next(10, "c-xconfirm-5") == ("exploitation", 11, [])
+
+
+def test_exploitation_ends_after_patience_rounds_without_a_better_trial(monkeypatch):
+    ex = _Exploit(monkeypatch, _champion())
+    for rnd in range(1, 10):
+        ex.trials(rnd, [0.96, 0.97])  # never better than the champion's 0.95
+        assert ex.next(rnd, "c-c0")[1] == rnd + 1
+    ex.trials(10, [0.96, 0.97])
+    assert ex.next(10, "c-c0") is None  # stalled, and nothing to confirm: report
+
+
+def test_exploitation_keeps_going_while_trials_improve_and_confirms_at_the_end(monkeypatch):
+    ex = _Exploit(monkeypatch, _champion())
+    value = 0.949
+    for rnd in range(1, 15):
+        ex.trials(rnd, [value, 0.99])
+        value -= 0.001
+        out = ex.next(rnd, "c-c0")
+        if rnd % 5 == 0:  # an unconfirmed challenger at every confirmation point
+            assert out[1] == -rnd
+            ex.runs.append(_run(f"c-xconfirm-{rnd}", "exploitation", {0: value + 0.001, 1: 0.96, 2: 0.96}, lr=rnd))  # fmt: skip
+            out = ex.next(-rnd, "c-c0")  # not validated: the champion stays
+        assert out == ("exploitation", rnd + 1, []), rnd  # improving: past the old 10 rounds
+    ex.svc.max_exploit_rounds = 15
+    ex.trials(15, [0.90, 0.99])
+    _, rnd, items = ex.next(15, "c-c0")  # the cap ends the phase with a confirmation
+    assert rnd == -15 and items[0]["config_delta"] == {"lr": 15.0}
+    ex.runs.append(_run("c-xconfirm-15", "exploitation", {0: 0.90, 1: 0.96, 2: 0.96}, lr=15.0))
+    assert ex.next(-15, "c-c0") is None

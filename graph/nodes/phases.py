@@ -1,10 +1,17 @@
-"""Phase transitions: Validation → Combination → Exploitation (rounds, then a confirmation of
-the best trial with every seed) → report. Each transition re-plans from what was learned; when
-the next step cannot be paid, the human is asked for more budget."""
+"""Phase transitions: Validation → Combination → Exploitation → report. Exploitation runs TPE
+rounds around the best config while the budget lasts; every few rounds, and at its end, the best
+one-seed trial is confirmed with every seed, and a validated confirmation becomes the config the
+next rounds search around. It ends when the budget cannot pay a round, or after
+`exploit_patience` rounds without a better trial. Each transition re-plans from what was
+learned; when the next step cannot be paid, the human is asked for more budget.
+
+`round` in the state: k > 0 after exploitation round k, -k after the confirmation that
+followed round k."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +20,7 @@ from langgraph.types import interrupt
 
 from rea.agents import analyst, planner
 from rea.agents.planner.budget import est_seconds
+from rea.agents.planner.exploit import config_key
 from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
 from rea.tools.trainer import relative_cost
@@ -141,13 +149,44 @@ def _next_batch(
         return None
     if phase in ("validation", "combination"):
         return _exploit_round(svc, state, runs, 1, view)
-    if phase == "exploitation" and rnd > 0:
-        if rnd < svc.max_exploit_rounds:
-            nxt = _exploit_round(svc, state, runs, rnd + 1, view)
+    if phase == "exploitation" and rnd != 0:
+        done = abs(rnd)  # exploitation rounds run so far
+        if rnd > 0 and done % svc.confirm_every == 0:
+            confirm = _confirm(svc, state, runs, done, view)
+            if confirm is not None:
+                return confirm
+        if done < svc.max_exploit_rounds and not _stalled(svc, state, runs, done):
+            nxt = _exploit_round(svc, state, runs, done + 1, view)
             if nxt is not None:
                 return nxt
-        return _confirm(svc, state, runs, view)
+        if rnd > 0:  # the phase ends: confirm what is still unconfirmed
+            return _confirm(svc, state, runs, done, view)
     return None
+
+
+_TRIAL_ID = re.compile(r"-x(\d+)-\d+$")
+
+
+def _stalled(svc: Services, state: dict[str, Any], runs: list[RunRecord], done: int) -> bool:
+    """No exploitation trial of the last `exploit_patience` rounds beat, on the seed the trials
+    share, every trial before it and the config exploitation started from. (A champion that is
+    a confirmed trial is represented by that trial.)"""
+    seed = svc.seeds[0]
+    cid = state["campaign_id"]
+    champion = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
+    best = float("inf")
+    if champion.phase != "exploitation":
+        best = champion.values().get(seed, best)
+    last_gain = 0
+    trials = []
+    for run in runs:
+        m = _TRIAL_ID.search(run.experiment_id)
+        if m and run.phase == "exploitation" and seed in run.values():
+            trials.append((int(m.group(1)), run.values()[seed]))
+    for rnd, value in sorted(trials):
+        if value < best:
+            best, last_gain = value, rnd
+    return done - last_gain >= svc.exploit_patience
 
 
 def _combination(
@@ -219,10 +258,17 @@ def _exploit_round(
 
 
 def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> RunRecord | None:
-    """The best one-seed exploitation trial, if it beat the best validated config (or the
-    baseline) on the seed they share."""
+    """The best one-seed exploitation trial not yet confirmed, if it beat the best validated
+    config (or the baseline) on the seed they share."""
     cid = state["campaign_id"]
-    trials = [r for r in runs if r.phase == "exploitation" and len(r.seeds) == 1]
+    confirmed = {
+        config_key(r.config) for r in runs if r.experiment_id.startswith(f"{cid}-xconfirm")
+    }
+    trials = [
+        r
+        for r in runs
+        if r.phase == "exploitation" and len(r.seeds) == 1 and config_key(r.config) not in confirmed
+    ]
     if not trials:
         return None
     champion = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
@@ -238,12 +284,13 @@ def _confirm_estimate(svc: Services, trial: RunRecord) -> float:
 
 
 def _confirm(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord], view: _View
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], done: int, view: _View
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     """Re-run the challenger with every seed: a one-seed trial is not evidence, the
-    confirmation is (the analyst then compares it with the baseline like any other)."""
+    confirmation is (the analyst then compares it with the baseline like any other). At most
+    one confirmation after round `done`."""
     cid = state["campaign_id"]
-    if any(r.experiment_id == f"{cid}-xconfirm" for r in runs) or state.get("round", 0) < 0:
+    if any(r.experiment_id == _experiment_id(cid, "exploitation", -done, 0) for r in runs):
         return None
     top = _challenger(svc, state, runs)
     if top is None:
@@ -258,7 +305,7 @@ def _confirm(
         "est_seconds": _confirm_estimate(svc, top),
         "confirm": True,
     }
-    return "exploitation", -1, [item]
+    return "exploitation", -done, [item]
 
 
 def _create(
@@ -318,7 +365,7 @@ def _create(
 def _experiment_id(cid: str, phase: str, rnd: int, i: int) -> str:
     if phase == "combination":
         return f"{cid}-c{i}"
-    return f"{cid}-xconfirm" if rnd < 0 else f"{cid}-x{rnd}-{i}"
+    return f"{cid}-xconfirm-{-rnd}" if rnd < 0 else f"{cid}-x{rnd}-{i}"
 
 
 def _by_id(runs: list[RunRecord], experiment_id: str) -> RunRecord:
