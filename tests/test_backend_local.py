@@ -222,3 +222,17 @@ def test_a_spawn_is_logged_before_the_process_starts(tmp_path, monkeypatch):
     monkeypatch.setattr(local_mod.subprocess, "Popen", killed_at_spawn)
     backend.poll()
     assert seen == [["j1"]]
+
+
+def test_poll_settles_a_finished_job_once(tmp_path, monkeypatch):
+    root = tmp_path / "jobs"
+    backend = LocalBackend(root, max_parallel=1)
+    backend.submit(make_spec(root, "done"))
+    backend.cancel("done")  # a queued job cancelled: its result.json is written, it never runs
+    settled: list[str] = []
+    real_settle = backend._settle
+    monkeypatch.setattr(backend, "_settle", lambda d: settled.append(d.name) or real_settle(d))
+    backend.poll()
+    backend.poll()
+    assert settled == ["done"] and backend.final_event("done").failure.kind == "killed"
+    assert spawns(root) == []

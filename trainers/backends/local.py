@@ -88,6 +88,8 @@ class LocalBackend:
         self.jobs_root.mkdir(parents=True, exist_ok=True)
         self.python, self.env, self.max_parallel = python, dict(env or {}), max_parallel
         self._submitted_ns: dict[str, int] = {}  # job dir name -> its submission time
+        self._finished: set[str] = set()  # job dirs with a result.json (it is never removed)
+        self._root = str(self.jobs_root)
 
     def job_dir(self, job: str | Path) -> Path:
         """The output dir of a job id, an external id (`local:<job_id>`), or a dir itself."""
@@ -122,13 +124,13 @@ class LocalBackend:
         Also writes the synthesized final event of every job whose process died without one.
         """
         with self._lock():
-            dirs = self._submitted_dirs()
-            states = {d: self._settle(d) for d in dirs}
+            names = self._submitted_names()
+            states = {name: self._quick_state(name) for name in names}
             running = sum(1 for s in states.values() if s == "running")
-            for d in dirs:
+            for name in names:
                 if running >= self.max_parallel:
                     break
-                if states[d] == "queued" and self._start(d):
+                if states[name] == "queued" and self._start(self.jobs_root / name):
                     running += 1
 
     def state(self, job: str | Path) -> JobState:
@@ -193,7 +195,10 @@ class LocalBackend:
 
     # --- internals --------------------------------------------------------------------------
     def _submitted_dirs(self) -> list[Path]:
-        """Job dirs in submission order (submission time, then job id).
+        return [self.jobs_root / name for name in self._submitted_names()]
+
+    def _submitted_names(self) -> list[str]:
+        """Job dir names in submission order (submission time, then job id).
 
         A job's submission time never changes (submitted.json is created once, complete), so
         each is read once per backend object: a poll over 1,000 queued jobs lists the root
@@ -208,7 +213,7 @@ class LocalBackend:
                     submitted = self._read_submitted(Path(entry.path))
                 if submitted is not None:
                     found.append((submitted, entry.name))
-        return [self.jobs_root / name for _, name in sorted(found)]
+        return [name for _, name in sorted(found)]
 
     def _read_submitted(self, d: Path) -> int | None:
         """The job's submission time from its submitted.json (kept), None if not submitted."""
@@ -217,6 +222,20 @@ class LocalBackend:
             return 0 if (d / SUBMITTED).exists() else None  # unreadable: first in line
         self._submitted_ns[d.name] = submitted = int(marker.get("submitted_ns", 0))
         return submitted
+
+    def _quick_state(self, name: str) -> JobState:
+        """`_settle` of a job dir by name, with a job found finished remembered (its
+        result.json stays) and the common queued case told by two stats on plain strings (a
+        poll over 1,000 queued jobs is mostly this)."""
+        if name in self._finished:
+            return "finished"
+        base = f"{self._root}/{name}/"
+        if not os.path.exists(base + RESULT) and not os.path.exists(base + LAUNCHED):
+            return "queued"
+        state = self._settle(self.jobs_root / name)
+        if state == "finished":
+            self._finished.add(name)
+        return state
 
     def _settle(self, d: Path) -> JobState:
         """The job's state; a launched job found dead without result.json gets one now."""
