@@ -21,12 +21,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rea.trainers.config import parse_config
 
 from .db import check_value, fetch, make_engine, new_id, utc_now
-from .errors import IllegalTransition, InvalidValue
+from .errors import DuplicateKey, IllegalTransition, InvalidValue
 from .ledger import LedgerMixin
 from .store_jobs import JobsMixin
 from .tables import (
@@ -213,6 +214,76 @@ class ExperimentStore(JobsMixin, LedgerMixin):
             updated_at=now,
         )
         return self._insert(row, parents=[(Campaign, campaign_id)])
+
+    def ensure_planned(
+        self, campaign_id: str, items: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+    ) -> list[Experiment]:
+        """Each item's hypothesis (or None) and experiment, created unless its id exists (a
+        replayed step finds its rows, as they were), in one write transaction; the experiments.
+
+        An item is (`create_hypothesis` keyword arguments or None, `create_experiment` keyword
+        arguments), both with their id given (`hypothesis_id`, `experiment_id`) and without the
+        campaign. An experiment of a hypothesis in the same item gets that hypothesis's id."""
+        rows = []
+        for hyp, exp in items:
+            hyp_row = None
+            if hyp is not None:
+                hyp_row = self._hypothesis_row(campaign_id, **hyp)
+                exp = {**exp, "hypothesis_id": hyp_row.id}
+            rows.append((hyp_row, self._experiment_row(campaign_id, **exp)))
+        try:
+            with self._db.write() as session:
+                fetch(session, Campaign, campaign_id)
+                out = [self._ensure_pair(session, h, e) for h, e in rows]
+        except IntegrityError as err:
+            raise DuplicateKey(f"cannot add the planned experiments: {err.orig}") from None
+        return out
+
+    @staticmethod
+    def _ensure_pair(session: Any, hyp: Hypothesis | None, exp: Experiment) -> Experiment:
+        if hyp is not None and session.get(Hypothesis, hyp.id) is None:
+            session.add(hyp)
+            session.flush()  # before the experiment that refers to it
+        existing = session.get(Experiment, exp.id)
+        if existing is not None:
+            return existing
+        if exp.hypothesis_id:
+            fetch(session, Hypothesis, exp.hypothesis_id)
+        session.add(exp)
+        session.flush()
+        return exp
+
+    def _hypothesis_row(self, campaign_id: str, *, hypothesis_id: str, **fields: Any) -> Hypothesis:
+        check_value(fields["source"], HYPOTHESIS_SOURCES, "hypothesis source")
+        now = self._now()
+        defaults = {"rationale": "", "evidence": {}, "config_delta": {}, "expected_effect": ""}
+        fields = {**defaults, **{k: v for k, v in fields.items() if v is not None}}
+        return Hypothesis(
+            id=hypothesis_id, campaign_id=campaign_id, created_at=now, updated_at=now, **fields
+        )
+
+    def _experiment_row(
+        self,
+        campaign_id: str,
+        *,
+        experiment_id: str,
+        phase: str,
+        config: dict[str, Any],
+        config_delta: dict[str, Any] | None = None,
+        seeds: list[int] | None = None,
+        hypothesis_id: str | None = None,
+    ) -> Experiment:
+        check_value(phase, PHASES, "experiment phase")
+        return Experiment(
+            id=experiment_id,
+            campaign_id=campaign_id,
+            hypothesis_id=hypothesis_id,
+            phase=phase,
+            config_delta=config_delta or {},
+            config=parse_config(config).model_dump(mode="json"),
+            seeds=list(seeds or [0]),
+            created_at=self._now(),
+        )
 
     def get_hypothesis(self, hypothesis_id: str) -> Hypothesis:
         return self._get(Hypothesis, hypothesis_id)

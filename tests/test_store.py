@@ -354,3 +354,37 @@ def test_create_reserved_job_creates_and_reserves_once(store):
     store.transition_job("j-big", "cancelled")
     ended = store.create_reserved_job(experiment.id, "key-big", 50.0, job_id="j-big")
     assert ended.state == "cancelled" and store.reservation("j-big") is None
+
+
+def test_ensure_planned_creates_a_batch_once_in_one_transaction(store):
+    campaign, _ = _campaign_and_experiment(store)
+    hyp = {"hypothesis_id": "h-x1", "source": "exploit", "title": "TPE 1", "config_delta": {}}
+    items = [
+        (hyp, {"experiment_id": "e-x1", "phase": "exploitation", "config": BASELINE}),
+        (None, {"experiment_id": "e-x2", "phase": "exploitation", "config": BASELINE}),
+    ]
+    made = store.ensure_planned(campaign.id, items)
+    assert [e.id for e in made] == ["e-x1", "e-x2"]
+    assert (made[0].hypothesis_id, made[1].hypothesis_id) == ("h-x1", None)
+    assert store.get_hypothesis("h-x1").rationale == "" and made[0].config["lr"] == 0.002
+    # A replay finds the rows as they were (even when asked with other fields).
+    again = store.ensure_planned(campaign.id, [(hyp, {**items[0][1], "seeds": [5]})])
+    assert again[0].id == "e-x1" and again[0].seeds == [0]
+    # All or nothing: a bad item (an unknown hypothesis) leaves no row of the batch behind.
+    bad = [
+        (None, {"experiment_id": "e-x3", "phase": "exploitation", "config": BASELINE}),
+        (
+            None,
+            {
+                "experiment_id": "e-x4",
+                "phase": "exploitation",
+                "config": BASELINE,
+                "hypothesis_id": "nope",
+            },
+        ),
+    ]
+    with pytest.raises(NotFound):
+        store.ensure_planned(campaign.id, bad)
+    assert "e-x3" not in {e.id for e in store.list_experiments(campaign.id)}
+    with pytest.raises(ConfigError):
+        store.ensure_planned(campaign.id, [(None, {**bad[0][1], "config": {"model": "nope"}})])

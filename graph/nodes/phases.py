@@ -32,8 +32,6 @@ from .common import (
     RESERVE_FRACTION,
     baseline_id,
     ensure_approval,
-    ensure_experiment,
-    ensure_hypothesis,
     fault_for,
     job_seconds,
     note,
@@ -318,32 +316,31 @@ def _create(
 ) -> list[dict[str, Any]]:
     cid = state["campaign_id"]
     campaign = view.campaign
-    requests = []
+    planned: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
     for i, item in enumerate(items):
-        exp_id = _experiment_id(cid, phase, rnd, i)
-        hyp_id = item.get("hypothesis_id")
+        hyp = None
         if phase == "exploitation" and not item.get("confirm"):
-            hyp_id = ensure_hypothesis(
-                svc.store,
-                f"{cid}-hx{rnd}-{i}",
-                campaign_id=cid,
-                source="exploit",
-                title=item.get("title") or f"TPE trial {rnd}.{i}",
-                config_delta=item["config_delta"],
-                rationale="Optuna TPE around the best configuration",
-            ).id
-        exp = ensure_experiment(
-            svc.store,
-            exp_id,
-            campaign_id=cid,
-            phase=phase,
-            config=apply_delta(campaign.baseline_config, item["config_delta"]).model_dump(
-                mode="json"
-            ),
-            config_delta=item["config_delta"],
-            seeds=item["seeds"],
-            hypothesis_id=hyp_id,
-        )
+            hyp = {
+                "hypothesis_id": f"{cid}-hx{rnd}-{i}",
+                "source": "exploit",
+                "title": item.get("title") or f"TPE trial {rnd}.{i}",
+                "config_delta": item["config_delta"],
+                "rationale": "Optuna TPE around the best configuration",
+            }
+        config = apply_delta(campaign.baseline_config, item["config_delta"])
+        exp = {
+            "experiment_id": _experiment_id(cid, phase, rnd, i),
+            "phase": phase,
+            "config": config.model_dump(mode="json"),
+            "config_delta": item["config_delta"],
+            "seeds": item["seeds"],
+            "hypothesis_id": item.get("hypothesis_id"),
+        }
+        planned.append((hyp, exp))
+    # The batch's hypotheses and experiments in one write transaction (a replay finds them).
+    created = svc.store.ensure_planned(cid, planned)
+    requests = []
+    for item, exp in zip(items, created, strict=True):
         seconds = job_seconds(float(item["est_seconds"]), svc.store, cid, view.budget)
         if seconds > 0:
             fault = None
