@@ -305,6 +305,18 @@ class ExperimentStore(JobsMixin, LedgerMixin):
         allowed["cost_estimate_seconds"] = None
         return self._update(Hypothesis, hypothesis_id, changes, allowed)
 
+    def set_hypothesis_statuses(self, statuses: dict[str, str]) -> None:
+        """Set several hypotheses' `status` (id -> status) in one write transaction."""
+        for status in statuses.values():
+            check_value(status, HYPOTHESIS_STATUSES, "status")
+        if not statuses:
+            return
+        with self._db.write() as session:
+            for hypothesis_id, status in statuses.items():
+                row = fetch(session, Hypothesis, hypothesis_id, lock=True)
+                row.status, row.updated_at = status, self._now()
+                session.add(row)
+
     # --- experiments ----------------------------------------------------------------------
     def create_experiment(
         self,

@@ -197,3 +197,26 @@ def test_ledger_tools_show_the_budget_and_the_job_history(store, tmp_path):
             "trainer_seconds": 4.5,
         }
     ]
+
+
+def test_the_callers_lookup_of_existing_jobs_is_not_asked_again(store, tmp_path, monkeypatch):
+    root = tmp_path / "jobs"
+    cid, exps = campaign(store, budget=100)
+    requests = [LaunchRequest(experiment_id=e, attempt=1, max_seconds=30) for e in exps]
+    asked: list[list[str]] = []
+    real = store.existing_job_ids
+    monkeypatch.setattr(store, "existing_job_ids", lambda ids: asked.append(ids) or real(ids))
+    backend = LocalBackend(root, max_parallel=1)
+    monkeypatch.setattr(backend, "poll", lambda: None)  # nothing starts: submitted is enough
+    report = launch(
+        store,
+        backend,
+        Brain(),
+        campaign_id=cid,
+        thread_id="t",
+        data="synthetic:tiny",
+        requests=requests,
+        jobs_root=root,
+        existing=set(),
+    )
+    assert report.launched == [f"{e}-a1" for e in exps] and asked == []

@@ -388,3 +388,19 @@ def test_ensure_planned_creates_a_batch_once_in_one_transaction(store):
     assert "e-x3" not in {e.id for e in store.list_experiments(campaign.id)}
     with pytest.raises(ConfigError):
         store.ensure_planned(campaign.id, [(None, {**bad[0][1], "config": {"model": "nope"}})])
+
+
+def test_hypothesis_statuses_are_set_together(store):
+    campaign, _ = _campaign_and_experiment(store)
+    a = store.create_hypothesis(campaign.id, "exploit", "a")
+    b = store.create_hypothesis(campaign.id, "exploit", "b")
+    store.set_hypothesis_statuses({a.id: "validated", b.id: "refuted"})
+    assert (store.get_hypothesis(a.id).status, store.get_hypothesis(b.id).status) == (
+        "validated",
+        "refuted",
+    )
+    with pytest.raises(NotFound):  # all or nothing
+        store.set_hypothesis_statuses({a.id: "refuted", "nope": "refuted"})
+    assert store.get_hypothesis(a.id).status == "validated"
+    with pytest.raises(InvalidValue):
+        store.set_hypothesis_statuses({a.id: "maybe"})

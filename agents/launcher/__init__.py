@@ -71,11 +71,15 @@ def launch(
     requests: list[LaunchRequest],
     jobs_root: Path,
     callback_url: str | None = None,
+    existing: set[str] | None = None,
 ) -> LaunchReport:
-    """Submit `requests` (see the module docstring); returns what was launched and skipped."""
+    """Submit `requests` (see the module docstring); returns what was launched and skipped.
+    `existing`: which of their job ids the store has, when the caller has just asked."""
     target = _Target(campaign_id, thread_id, data, Path(jobs_root), callback_url)
     # Jobs created before a crash keep their order and budgets; only new ones are planned.
-    known = store.existing_job_ids([r.job_id for r in requests])
+    if existing is None:
+        existing = store.existing_job_ids([r.job_id for r in requests])
+    known = existing
     old = [r for r in requests if r.job_id in known]
     new = [r for r in requests if r not in old]
     policy = "offline"

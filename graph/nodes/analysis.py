@@ -68,11 +68,14 @@ def analyse_runs(
     result = analyst.analyse_phase(
         svc.brain, phase=phase, baseline=base, runs=batch, hypotheses=hyps, singles=singles
     )
-    # Each round re-analyses the whole phase: only verdicts that changed are written.
-    for verdict, ids in (("validated", result.validated), ("refuted", result.refuted)):
-        for hyp_id in ids:
-            if status.get(hyp_id) != verdict:
-                svc.store.update_hypothesis(hyp_id, status=verdict)
+    # Each round re-analyses the whole phase: only verdicts that changed are written (at once).
+    changed = {
+        hyp_id: verdict
+        for verdict, ids in (("validated", result.validated), ("refuted", result.refuted))
+        for hyp_id in ids
+        if status.get(hyp_id) != verdict
+    }
+    svc.store.set_hypothesis_statuses(changed)
     with_noise = [c for c in result.comparisons if c.n >= 2]
     ids = analyst.write_insights(
         svc.store,

@@ -26,7 +26,8 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     if not requests:
         return {}
     campaign = svc.store.get_campaign(state["campaign_id"])
-    room = spendable(svc.store, campaign.id) + _held(svc.store, requests)
+    existing = svc.store.existing_job_ids([_job_id(r) for r in requests])
+    room = spendable(svc.store, campaign.id) + _held(svc.store, requests, existing)
     now, later = _affordable(requests, room)
     report = launcher.launch(
         svc.store,
@@ -43,6 +44,7 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
         ],
         jobs_root=svc.jobs_root,
         callback_url=svc.callback_url,
+        existing=existing,
     )
     svc.backend.poll()
     pending = list(dict.fromkeys([*(state.get("pending") or []), *report.launched]))
@@ -57,13 +59,19 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     return {"launch": later, "pending": pending, "notes": notes}
 
 
-def _held(store: Any, requests: list[dict[str, Any]]) -> float:
+def _job_id(request: dict[str, Any]) -> str:
+    return f"{request['experiment_id']}-a{request['attempt']}"  # LaunchRequest.job_id
+
+
+def _held(store: Any, requests: list[dict[str, Any]], existing: set[str] | None = None) -> float:
     """Seconds still reserved for these requests' jobs: a run of this step that a crash cut
     short created and reserved them already. That budget is theirs, not spent: counting it as
-    spent would defer (and then drop) the very jobs it was reserved for."""
-    ids = [f"{r['experiment_id']}-a{r['attempt']}" for r in requests]  # LaunchRequest.job_id
+    spent would defer (and then drop) the very jobs it was reserved for. `existing`: which of
+    their job ids the store has, when the caller has just asked."""
+    ids = [_job_id(r) for r in requests]
+    existing = store.existing_job_ids(ids) if existing is None else existing & set(ids)
     held = 0.0
-    for job_id in store.existing_job_ids(ids):
+    for job_id in existing:
         entry = store.reservation(job_id)
         if entry is not None and entry.settled_at is None:
             held += entry.reserved
