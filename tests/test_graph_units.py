@@ -289,3 +289,29 @@ def test_exploitation_keeps_going_while_trials_improve_and_confirms_at_the_end(m
     assert rnd == -15 and items[0]["config_delta"] == {"lr": 15.0}
     ex.runs.append(_run("c-xconfirm-15", "exploitation", {0: 0.90, 1: 0.96, 2: 0.96}, lr=15.0))
     assert ex.next(-15, "c-c0") is None
+
+
+def test_a_retry_goes_before_requests_still_waiting_for_budget(tmp_path):
+    """A failed job's retry finishes an experiment already started: it must get the budget its
+    failure freed before a request deferred for budget does (seen: a killed trial's retry was
+    left unlaunched because the round's deferred second trial took the freed seconds)."""
+    from types import SimpleNamespace
+
+    from rea.app.campaigns import services_from
+    from rea.app.settings import Settings
+    from rea.graph.context import CampaignContext
+
+    svc = services_from(Settings(home=tmp_path, brain="offline"))
+    store = svc.store
+    store.create_campaign("dcn_v2", "synthetic:tiny", 100.0, thread_id="t-r", campaign_id="c")
+    store.create_experiment("c", "exploitation", {"model": "dcn_v2"}, experiment_id="c-x1-0")
+    job = store.create_job("c-x1-0", "c-x1-0-a1", 10.0, job_id="c-x1-0-a1")
+    store.reserve("c", job.job_id, 10.0, phase="exploitation")
+    store.transition_job(job.job_id, "failed", failure_kind="killed", failure_message="SIGTERM")
+    deferred = {"experiment_id": "c-x1-1", "attempt": 1, "max_seconds": 10.0, "est_seconds": 4.0}
+    state = {"campaign_id": "c", "failed": [job.job_id], "launch": [deferred], "notes": []}
+    out = debugging.debug(state, SimpleNamespace(context=CampaignContext(services=svc)))
+    assert [(r["experiment_id"], r["attempt"]) for r in out["launch"]] == [
+        ("c-x1-0", 2),
+        ("c-x1-1", 1),
+    ]

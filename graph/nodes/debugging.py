@@ -49,10 +49,12 @@ def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str,
         return {"failed": failed, "escalation": escalation, "notes": note(state, line)}
     fixed = debugger.apply_fix(exp.config, diag) if diag.action == "fix" else None
     retry = {**_retry(svc, job, exp, fixed), **_retry_seconds(svc, job, diag.max_seconds_factor)}
+    # A retry goes before requests still waiting for budget: it finishes an experiment already
+    # started (and paid for in part) before a new one takes the freed budget.
     queued = list(state.get("launch") or [])
     return {
         "failed": failed,
-        "launch": [*queued, retry] if retry["max_seconds"] else queued,
+        "launch": [retry, *queued] if retry["max_seconds"] else queued,
         "notes": note(state, line if retry["max_seconds"] else f"{line}; no budget to retry"),
     }
 
@@ -84,7 +86,7 @@ def escalate(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[s
         fixed_config = debugger.apply_fix(exp.config, debugger.Diagnosis.model_validate(diag))
     retry = {**_retry(svc, job, exp, fixed_config), **_retry_seconds(svc, job, 1.0)}
     queued = list(state.get("launch") or [])
-    launch = [*queued, retry] if retry["max_seconds"] else queued
+    launch = [retry, *queued] if retry["max_seconds"] else queued
     return {**base, "launch": launch}
 
 
