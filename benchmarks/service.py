@@ -390,8 +390,6 @@ def _drive(
                 return f"stuck on {wait['approval_id']}: {answer.json()['detail']}"
             answer.raise_for_status()
             continue
-        if all(j.endswith("-xconfirm-a1") for j in wait["jobs"]):
-            return "confirming (no further submit)"  # what follows is the report
         before = {j["job_id"]: j for j in _jobs(http, cid)}
         done = wait["jobs"][0]
         spec = job_spec(jobs_root, done)
