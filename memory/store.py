@@ -330,16 +330,14 @@ class ExperimentStore(JobsMixin, LedgerMixin):
         experiment_id: str | None = None,
     ) -> Experiment:
         """One config to run in `phase`; `config` is validated (ConfigError) and stored in full."""
-        check_value(phase, PHASES, "experiment phase")
-        row = Experiment(
-            id=experiment_id or new_id("e"),
-            campaign_id=campaign_id,
-            hypothesis_id=hypothesis_id,
+        row = self._experiment_row(
+            campaign_id,
+            experiment_id=experiment_id or new_id("e"),
             phase=phase,
-            config_delta=config_delta or {},
-            config=parse_config(config).model_dump(mode="json"),
-            seeds=list(seeds or [0]),
-            created_at=self._now(),
+            config=config,
+            config_delta=config_delta,
+            seeds=seeds,
+            hypothesis_id=hypothesis_id,
         )
         parents = [(Campaign, campaign_id)] + (
             [(Hypothesis, hypothesis_id)] if hypothesis_id else []

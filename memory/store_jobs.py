@@ -57,10 +57,7 @@ class JobsMixin(StoreBase):
         Each attempt is its own job (its own job id and key). Raises `DuplicateKey` when the
         key belongs to another experiment or the job id is taken.
         """
-        if not max_seconds > 0 or attempt < 1:
-            raise InvalidValue(
-                f"job needs max_seconds > 0 and attempt >= 1 (got {max_seconds}, {attempt})"
-            )
+        _check_job_args(max_seconds, attempt)
         existing = self._job_by_key(idempotency_key)
         if existing is not None:
             return _same_job(existing, experiment_id)
@@ -105,10 +102,7 @@ class JobsMixin(StoreBase):
         Idempotent like both: a repeat returns the job, reserving nothing twice; a job that
         has ended is returned as it is. When the campaign cannot pay, the job is kept (queued,
         unreserved) and `BudgetExceeded` raised, as `create_job` then `reserve` would."""
-        if not max_seconds > 0 or attempt < 1:
-            raise InvalidValue(
-                f"job needs max_seconds > 0 and attempt >= 1 (got {max_seconds}, {attempt})"
-            )
+        _check_job_args(max_seconds, attempt)
         try:
             return self._create_reserved_job(
                 experiment_id,
@@ -503,3 +497,10 @@ def _apply_state(
         job.failure_kind = failure_kind
     if failure_message is not None:
         job.failure_message = failure_message
+
+
+def _check_job_args(max_seconds: float, attempt: int) -> None:
+    if not max_seconds > 0 or attempt < 1:
+        raise InvalidValue(
+            f"job needs max_seconds > 0 and attempt >= 1 (got {max_seconds}, {attempt})"
+        )
