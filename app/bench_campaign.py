@@ -13,7 +13,7 @@ Arms:
   model, budget and baseline; not charged to the measured budget), then the measured campaign in
   the same REA_HOME, so its memory holds the first campaign's insights;
 * `tpe` / `random`: Optuna TPESampler / RandomSampler over every trainer knob of the family
-  (bench_space.py), seed = the repeat index.
+  (rea.tools.search_space), seed = the repeat index.
 
 Model selection is on validation only: an arm's pick is its finished job with the lowest val NE
 within the budget. Then every pick and the baseline are retrained with the same `eval_seeds`
@@ -43,6 +43,7 @@ import optuna
 from rea.graph.summary import campaign_summary
 from rea.memory import ExperimentStore
 from rea.tools.journal import load_runs
+from rea.tools.search_space import describe_space, search_space
 from rea.trainers.backends import LocalBackend
 from rea.trainers.backends.local import default_parallel
 from rea.trainers.config import TrainerConfig, config_delta, parse_config
@@ -53,7 +54,6 @@ from rea.trainers.events import JobSpec
 
 from . import bench_stats as stats
 from .bench_search import SearchArm, Trial
-from .bench_space import describe_space, search_space
 from .campaigns import open_runner
 from .run_cli import yes_approver
 from .settings import Settings

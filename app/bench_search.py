@@ -38,13 +38,12 @@ from rea.graph.nodes.common import (
     MIN_JOB_SECONDS,
     RESERVE_FRACTION,
 )
+from rea.tools.search_space import Knob, config_from, params_of
 from rea.tools.trainer import relative_cost
 from rea.trainers.backends import LocalBackend
 from rea.trainers.config import TrainerConfig, parse_config
 from rea.trainers.errors import ConfigError
 from rea.trainers.events import JobEvent, JobSpec
-
-from .bench_space import Knob, config_from, params_of
 
 MAX_INVALID_ASKS = 50  # proposals in a row that do not validate before the arm gives up
 MAX_UNPAID = 20  # proposals in a row the rest of the budget cannot pay before the arm ends

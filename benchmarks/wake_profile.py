@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N")
+    parser.add_argument("--pstats", type=Path, default=None, help="save the profile (pstats)")
     parser.add_argument("--template", type=Path, default=None, help="cache the template job")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             args.template.write_text(json.dumps(template))
     settings = bench.settings_for(workdir / "home")
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    stats: list[pstats.Stats] | None = [] if args.profile else None
+    stats: list[pstats.Stats] | None = [] if args.profile or args.pstats else None
     time_nodes()
     samples: list[dict] = []
     rng = random.Random(0)
@@ -194,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         total.stream = buf
         for more in stats[1:]:
             total.add(more)
-        print(f"cProfile, {len(stats)} exploitation-round wake-ups (divide by it):")
-        total.sort_stats("cumulative").print_stats(args.profile)
-        print(buf.getvalue())
+        print(f"cProfile, {len(stats)} exploitation-round wake-ups (divide by it)")
+        if args.pstats:
+            total.dump_stats(args.pstats)
+        if args.profile:
+            total.sort_stats("cumulative").print_stats(args.profile)
+            print(buf.getvalue())
     return 0
 
 

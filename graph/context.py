@@ -32,8 +32,9 @@ class Services:
     exploit_trials_per_round: int = 2
     # Exploitation runs round after round while the budget lasts: the best one-seed trial is
     # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
-    # the config later rounds search around), and the phase ends once `exploit_patience`
-    # rounds in a row found nothing better than the best so far, or after `max_exploit_rounds`.
+    # the config later rounds search around). After `exploit_patience` rounds in a row that
+    # found nothing better than the best so far the search widens to the schema's whole space;
+    # the phase ends after 2 x `exploit_patience` such rounds, or after `max_exploit_rounds`.
     max_exploit_rounds: int = 100
     confirm_every: int = 5
     exploit_patience: int = 10

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from rea.app import bench_stats as stats
 from rea.app.bench_campaign import BenchSpec, check_spec, repeat_data
-from rea.app.bench_space import config_from, params_of, search_space
 from rea.app.cli import app
+from rea.tools.search_space import config_from, params_of, search_space
 from rea.tools.trainer import family_knobs
 from rea.trainers.config import MODEL_FAMILIES, config_delta, default_config, parse_config
 from rea.trainers.errors import ConfigError, DataError

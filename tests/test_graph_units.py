@@ -221,9 +221,13 @@ class _Exploit:
             budget=None,
         )
         monkeypatch.setattr(phases, "load_runs", lambda store, cid: self.runs)
-        monkeypatch.setattr(
-            phases, "_exploit_round", lambda svc, state, runs, rnd, view: ("exploitation", rnd, [])
-        )
+        self.wide: dict[int, bool] = {}  # round -> searched the wide space
+
+        def exploit_round(svc, state, runs, rnd, view, *, wide=False):
+            self.wide[rnd] = wide
+            return "exploitation", rnd, []
+
+        monkeypatch.setattr(phases, "_exploit_round", exploit_round)
 
     def next(self, rnd: int, best: str | None = None):
         state = {"campaign_id": "c", "phase": "exploitation", "round": rnd}
@@ -262,13 +266,26 @@ def test_exploitation_confirms_its_best_trial_every_few_rounds_and_goes_on(monke
     assert ex.next(10, "c-xconfirm-5") == ("exploitation", 11, [])
 
 
-def test_exploitation_ends_after_patience_rounds_without_a_better_trial(monkeypatch):
+def test_exploitation_widens_after_patience_rounds_without_a_better_trial_then_ends(monkeypatch):
     ex = _Exploit(monkeypatch, _champion())
-    for rnd in range(1, 10):
+    for rnd in range(1, 20):
         ex.trials(rnd, [0.96, 0.97])  # never better than the champion's 0.95
         assert ex.next(rnd, "c-c0")[1] == rnd + 1
-    ex.trials(10, [0.96, 0.97])
-    assert ex.next(10, "c-c0") is None  # stalled, and nothing to confirm: report
+    # Rounds 1..10 search around the best; after 10 quiet rounds the next 10 search wide.
+    assert [r for r, wide in ex.wide.items() if wide] == list(range(11, 21))
+    ex.trials(20, [0.96, 0.97])
+    assert ex.next(20, "c-c0") is None  # 20 quiet rounds, nothing to confirm: report
+
+
+def test_a_better_wide_trial_brings_the_search_back_around_the_best(monkeypatch):
+    ex = _Exploit(monkeypatch, _champion())
+    for rnd in range(1, 13):
+        ex.trials(rnd, [0.96, 0.97] if rnd != 12 else [0.94, 0.97])  # round 12 (wide) gains
+        out = ex.next(rnd, "c-c0")
+        if rnd % 5 == 0:
+            assert out[1] == rnd + 1  # nothing to confirm at rounds 5 and 10
+    assert [r for r, wide in ex.wide.items() if wide] == [11, 12]
+    assert ex.wide[13] is False and out == ("exploitation", 13, [])
 
 
 def test_exploitation_keeps_going_while_trials_improve_and_confirms_at_the_end(monkeypatch):
@@ -315,3 +332,38 @@ def test_a_retry_goes_before_requests_still_waiting_for_budget(tmp_path):
         ("c-x1-0", 2),
         ("c-x1-1", 1),
     ]
+
+
+def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatch):
+    """A costly proposal (the wide space can ask for 20 epochs) does not end the phase when a
+    cheaper trial of the same round fits; the round is dropped only when none does."""
+    from types import SimpleNamespace
+
+    from rea.agents.planner import PlannedExperiment
+
+    runs = _champion()
+    asked = {}
+
+    def plan(brain, *, wide, **kw):
+        asked["wide"] = wide
+        deltas = [{"epochs": 20}, {"lr": 0.003}, {"epochs": 10}]
+        return [PlannedExperiment(title="t", config_delta=d, seeds=[0], est_seconds=1.0) for d in deltas], None  # fmt: skip
+
+    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
+    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid: 2.0)
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
+    svc = SimpleNamespace(store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3)
+    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
+    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
+
+    def costs(room: float) -> list[float] | None:
+        monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: room)
+        out = phases._exploit_round(svc, state, runs, 3, view, wide=True)
+        return None if out is None else [i["est_seconds"] for i in out[2]]
+
+    full = costs(1000.0)
+    assert asked["wide"] is True
+    assert len(full) == 3 and full[0] > full[2] > full[1]  # epochs cost, lr does not
+    assert costs(full[1] + full[2] + 0.1) == [full[1], full[2]]  # the 20 epochs do not fit
+    assert costs(full[1] + 0.1) == [full[1]]
+    assert costs(full[1] - 0.1) is None

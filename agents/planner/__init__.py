@@ -26,7 +26,7 @@ from rea.agents.schemas import HypothesisProposal, RunRecord
 from rea.trainers.errors import ConfigError
 
 from .budget import split_budget
-from .exploit import check_space, default_space, plan_exploitation_offline
+from .exploit import check_space, default_space, plan_exploitation_offline, wide_space
 from .llm import combination_llm, plan_llm, space_llm
 from .offline import make_plan_offline, plan_combination_offline
 from .outputs import Dropped, ExploitSpace, Knob, PhaseBudget, Plan, PlannedExperiment
@@ -116,11 +116,16 @@ def plan_exploitation(
     seconds_per_seed: float,
     space: ExploitSpace | None = None,
     seeds: Sequence[int] | None = None,
+    wide: bool = False,
 ) -> tuple[list[PlannedExperiment], ExploitSpace]:
     """`n_trials` TPE proposals around `best_config`, warm-started with every run, and the
     search space used (pass it back next time to keep the space; None = choose one: the LLM's
-    when there is one, else `default_space`). Each trial runs `seeds` (default: [seed])."""
-    if space is not None:
+    when there is one, else `default_space`). `wide`: search `wide_space` instead (the whole
+    schema space; exploitation widens to it when its local search stalls). Each trial runs
+    `seeds` (default: [seed])."""
+    if wide:
+        space = wide_space(best_config)
+    elif space is not None:
         space = _checked_or_default(brain, space, best_config)
     else:
         space, _ = decide(

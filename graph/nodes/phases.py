@@ -1,8 +1,10 @@
 """Phase transitions: Validation → Combination → Exploitation → report. Exploitation runs TPE
 rounds around the best config while the budget lasts; every few rounds, and at its end, the best
 one-seed trial is confirmed with every seed, and a validated confirmation becomes the config the
-next rounds search around. It ends when the budget cannot pay a round, or after
-`exploit_patience` rounds without a better trial. Each transition re-plans from what was
+next rounds search around. After `exploit_patience` rounds without a better trial the search
+widens to the trainer schema's whole space (`planner.exploit.wide_space`); a better trial
+brings it back around the best. It ends when the budget cannot pay a round, or after
+2 x `exploit_patience` rounds without a better trial. Each transition re-plans from what was
 learned; when the next step cannot be paid, the human is asked for more budget.
 
 `round` in the state: k > 0 after exploitation round k, -k after the confirmation that
@@ -153,8 +155,10 @@ def _next_batch(
             confirm = _confirm(svc, state, runs, done, view)
             if confirm is not None:
                 return confirm
-        if done < svc.max_exploit_rounds and not _stalled(svc, state, runs, done):
-            nxt = _exploit_round(svc, state, runs, done + 1, view)
+        quiet = _rounds_without_gain(svc, state, runs, done)
+        if done < svc.max_exploit_rounds and quiet < 2 * svc.exploit_patience:
+            wide = quiet >= svc.exploit_patience
+            nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide)
             if nxt is not None:
                 return nxt
         if rnd > 0:  # the phase ends: confirm what is still unconfirmed
@@ -165,10 +169,12 @@ def _next_batch(
 _TRIAL_ID = re.compile(r"-x(\d+)-\d+$")
 
 
-def _stalled(svc: Services, state: dict[str, Any], runs: list[RunRecord], done: int) -> bool:
-    """No exploitation trial of the last `exploit_patience` rounds beat, on the seed the trials
-    share, every trial before it and the config exploitation started from. (A champion that is
-    a confirmed trial is represented by that trial.)"""
+def _rounds_without_gain(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord], done: int
+) -> int:
+    """Rounds since the last exploitation trial that beat, on the seed the trials share, every
+    trial before it and the config exploitation started from (all `done` rounds when none
+    did). A champion that is a confirmed trial is represented by that trial."""
     seed = svc.seeds[0]
     cid = state["campaign_id"]
     champion = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
@@ -184,7 +190,7 @@ def _stalled(svc: Services, state: dict[str, Any], runs: list[RunRecord], done: 
     for rnd, value in sorted(trials):
         if value < best:
             best, last_gain = value, rnd
-    return done - last_gain >= svc.exploit_patience
+    return done - last_gain
 
 
 def _combination(
@@ -224,8 +230,17 @@ def _combination_budget(svc: Services, state: dict[str, Any], view: _View) -> fl
 
 
 def _exploit_round(
-    svc: Services, state: dict[str, Any], runs: list[RunRecord], rnd: int, view: _View
+    svc: Services,
+    state: dict[str, Any],
+    runs: list[RunRecord],
+    rnd: int,
+    view: _View,
+    *,
+    wide: bool = False,
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
+    """Round `rnd`'s TPE trials around the best config (`wide`: over the schema's whole space),
+    those of them the budget can pay while keeping the challenger's confirmation; None when
+    not one fits."""
     cid = state["campaign_id"]
     campaign = view.campaign
     sps = seconds_per_seed(svc.store, cid)
@@ -239,6 +254,7 @@ def _exploit_round(
         seed=rnd,
         seconds_per_seed=sps,
         seeds=[svc.seeds[0]],
+        wide=wide,
     )
     items = [t.model_dump(mode="json") for t in trials]
     for item in items:  # cost from the measured best config, not from the (cheaper) baseline
@@ -250,9 +266,15 @@ def _exploit_round(
     # estimate); without a challenger the whole rest may go to trials.
     challenger = _challenger(svc, state, runs)
     reserve = 2 * _confirm_estimate(svc, challenger) + 2 if challenger else 0.0
-    if sum(i["est_seconds"] for i in items) + reserve > spendable(svc.store, cid, view.budget):
+    room = spendable(svc.store, cid, view.budget) - reserve
+    paid = []
+    for item in items:  # in the sampler's order; a costly trial does not crowd out cheap ones
+        if item["est_seconds"] <= room:
+            paid.append(item)
+            room -= item["est_seconds"]
+    if not paid:
         return None  # spend what is left on confirming the best instead
-    return "exploitation", rnd, items
+    return "exploitation", rnd, paid
 
 
 def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> RunRecord | None:

@@ -1,5 +1,7 @@
-"""The search space of the benchmark's TPE and random arms: every knob the trainer schema exposes
-for a model family, with the schema's ranges.
+"""The trainer schema's whole search space for a model family: every knob the schema exposes, with
+its ranges. The benchmark's TPE and random arms search it; the agent's exploitation widens to
+the part of it that its own space format holds when its local search stalls
+(`rea.agents.planner.exploit.wide_space`).
 
 `search_space(model)` takes the family's knobs (`rea.tools.trainer.family_knobs`: every config
 key but `model`, `seed` and the keys that family never reads) and their bounds from the trainer
