@@ -28,6 +28,7 @@ from rea.trainers.events import JobEvent
 log = logging.getLogger("rea.service")
 
 TERMINAL_CAMPAIGNS = ("completed", "failed", "cancelled")
+MAX_DEFERRED_PASSES = 8  # sweeper passes skipped in a row at most while wake-ups run
 
 
 class Waker:
@@ -134,13 +135,14 @@ class Sweeper:
     every `scan_every`-th pass (a job that died without a callback); the launch node asks it
     itself right after it submits. The jobs' files are scanned for final events every
     `scan_every`-th pass (callbacks normally bring them first; the scan is for the ones that
-    were lost)."""
+    were lost). A pass waits while a wake-up runs, at most `max_deferred` passes in a row."""
 
     def __init__(
         self, runner: CampaignRunner, waker: Waker, interval: float = 0.5, scan_every: int = 4
     ):
         self.runner, self.waker, self.interval = runner, waker, interval
         self.scan_every = max(1, scan_every)
+        self.max_deferred = MAX_DEFERRED_PASSES
         self._passes = 0
         self._kicked = threading.Event()
         self._stop = threading.Event()
@@ -160,11 +162,23 @@ class Sweeper:
         self._kicked.set()
 
     def _loop(self) -> None:
+        deferred = 0
         while not self._stop.wait(self.interval):
+            if self._yields(deferred):
+                deferred += 1
+                continue
+            deferred = 0
             try:
                 self.sweep()
             except Exception:
                 log.exception("sweep failed")
+
+    def _yields(self, deferred: int) -> bool:
+        """Skip this pass: a wake-up is running (a pass over many live jobs would take the GIL
+        from it; a wake-up that submits asks the backend to start jobs itself), unless
+        `max_deferred` passes in a row were skipped already (the sweeper is never starved)."""
+        busy = getattr(self.waker, "busy", None)
+        return deferred < self.max_deferred and busy is not None and busy() > 0
 
     def sweep(self, *, catch_up: bool = False) -> int:
         """One pass; returns how many final events it queued. `catch_up` also records every

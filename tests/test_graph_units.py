@@ -132,7 +132,9 @@ def test_escalation_and_budget_edits_are_checked(store):
 
 def test_checkpointer_url_must_be_sqlite_or_postgres(tmp_path):
     with open_checkpointer(f"sqlite:///{tmp_path}/ck.sqlite") as saver:
-        assert saver is not None
+        # WAL, and no fsync per commit (as the store): killing the process loses no commit
+        assert saver.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with pytest.raises(ConfigError, match="REA_CHECKPOINT_URL"), open_checkpointer("mysql://x"):
         pass
 
@@ -350,7 +352,7 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
         return [PlannedExperiment(title="t", config_delta=d, seeds=[0], est_seconds=1.0) for d in deltas], None  # fmt: skip
 
     monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
-    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid: 2.0)
+    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
     monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
     svc = SimpleNamespace(store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3)
     view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
@@ -364,6 +366,8 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     full = costs(1000.0)
     assert asked["wide"] is True
     assert len(full) == 3 and full[0] > full[2] > full[1]  # epochs cost, lr does not
-    assert costs(full[1] + full[2] + 0.1) == [full[1], full[2]]  # the 20 epochs do not fit
-    assert costs(full[1] + 0.1) == [full[1]]
-    assert costs(full[1] - 0.1) is None
+    # A trial needs what the launch node starts it with: twice its estimate + 2 s.
+    need = [2 * c + 2 for c in full]
+    assert costs(need[1] + need[2] + 0.1) == [full[1], full[2]]  # the 20 epochs do not fit
+    assert costs(need[1] + 0.1) == [full[1]]
+    assert costs(need[1] - 0.1) is None  # (its estimate alone would fit)

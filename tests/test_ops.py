@@ -4,6 +4,7 @@ budget, cancel, the dashboard data, and `rea run`'s live view — on real campai
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from rich.console import Console
@@ -94,3 +95,33 @@ def test_budget_cancel_and_bad_decisions(ops):
     assert ops.campaign(cid)["status"] == "cancelled"
     with pytest.raises(OpsError, match="cancelled"):
         ops.add_budget(cid, 10)
+
+
+def test_the_sweeper_waits_for_running_wake_ups_but_is_never_starved():
+    """A pass over every live job would take the GIL from a running wake-up: passes wait while
+    one runs, at most `max_deferred` in a row."""
+    from types import SimpleNamespace
+
+    busy = {"n": 1}
+    waker = SimpleNamespace(busy=lambda: busy["n"])
+    sweeper = Sweeper(SimpleNamespace(services=None), waker, interval=0.005)  # type: ignore[arg-type]
+    sweeper.max_deferred = 3
+    passes: list[str] = []  # per loop turn: "wait" or "sweep (busy)" / "sweep (idle)"
+    sweeper.sweep = lambda **kw: passes.append(f"sweep ({'busy' if busy['n'] else 'idle'})")  # type: ignore[method-assign]
+    yields = sweeper._yields
+    sweeper._yields = lambda d: yields(d) and not passes.append("wait")  # type: ignore[method-assign]
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while passes.count("sweep (busy)") < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        busy["n"] = 0
+        while passes.count("sweep (idle)") < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        sweeper.stop()
+    cycle = ["wait"] * 3 + ["sweep (busy)"]
+    assert passes[:8] == cycle * 2  # busy: 3 passes wait, the 4th sweeps anyway
+    idle = passes[passes.index("sweep (idle)") :]
+    assert idle[:3] == ["sweep (idle)"] * 3  # idle: every pass sweeps
+    assert Sweeper(SimpleNamespace(services=None), SimpleNamespace())._yields(0) is False  # type: ignore[arg-type]

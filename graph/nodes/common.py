@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from rea.agents.schemas import RunRecord
 from rea.memory import DuplicateKey, ExperimentStore, NotFound
 from rea.tools.journal import load_runs
 from rea.trainers.data.refs import parse_ref
@@ -45,6 +47,12 @@ def spendable(store: ExperimentStore, campaign_id: str, status: Any = None) -> f
     return status.remaining_seconds - RESERVE_FRACTION * status.approved_seconds
 
 
+def launch_floor(estimate: float) -> float:
+    """The least max_seconds a job estimated at `estimate` trainer-seconds is launched with:
+    twice the estimate plus 2 s of start-up (tighter, a timeout would likely waste it)."""
+    return 2.0 * estimate + 2.0
+
+
 def job_seconds(
     estimate: float, store: ExperimentStore, campaign_id: str, status: Any = None
 ) -> float:
@@ -60,10 +68,16 @@ def job_seconds(
     return round(min(wanted, cap), 2)
 
 
-def seconds_per_seed(store: ExperimentStore, campaign_id: str) -> float:
-    """Measured trainer-seconds per seed of the baseline (the unit of every cost estimate)."""
-    for run in load_runs(store, campaign_id, phase="baseline"):
-        return max(0.05, run.trainer_seconds / max(1, len(run.seeds)))
+def seconds_per_seed(
+    store: ExperimentStore, campaign_id: str, runs: Sequence[RunRecord] | None = None
+) -> float:
+    """Measured trainer-seconds per seed of the baseline (the unit of every cost estimate).
+    `runs`: the campaign's runs, when the caller has just loaded them."""
+    if runs is None:
+        runs = load_runs(store, campaign_id, phase="baseline")
+    for run in runs:
+        if run.phase == "baseline":
+            return max(0.05, run.trainer_seconds / max(1, len(run.seeds)))
     return 1.0
 
 

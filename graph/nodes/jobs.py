@@ -13,7 +13,7 @@ from rea.trainers.events import JobEvent
 
 from .. import events
 from ..context import CampaignContext, services_of
-from .common import note, spendable
+from .common import launch_floor, note, spendable
 
 
 def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list
     now, later = [], []
     for request in requests:
         take = min(request["max_seconds"], room)
-        need = min(request["max_seconds"], 2.0 * float(request.get("est_seconds") or 0.0) + 2.0)
+        need = min(request["max_seconds"], launch_floor(float(request.get("est_seconds") or 0.0)))
         if take > 0 and take >= need:
             now.append({**request, "max_seconds": round(take, 2)})
             room -= take

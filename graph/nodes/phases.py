@@ -36,6 +36,7 @@ from .common import (
     ensure_approval,
     fault_for,
     job_seconds,
+    launch_floor,
     note,
     seconds_per_seed,
     spendable,
@@ -216,7 +217,7 @@ def _combination(
         baseline_config=campaign.baseline_config,
         validated=validated,
         budget_seconds=_combination_budget(svc, state, view),
-        seconds_per_seed=seconds_per_seed(svc.store, cid),
+        seconds_per_seed=seconds_per_seed(svc.store, cid, runs),
         seeds=list(svc.seeds),
     )
     return [p.model_dump(mode="json") for p in planned]
@@ -243,7 +244,7 @@ def _exploit_round(
     not one fits."""
     cid = state["campaign_id"]
     campaign = view.campaign
-    sps = seconds_per_seed(svc.store, cid)
+    sps = seconds_per_seed(svc.store, cid, runs)
     best = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
     trials, _space = planner.plan_exploitation(
         svc.brain,
@@ -262,16 +263,16 @@ def _exploit_round(
         change = config_delta(apply_delta(best.config, {}), trial)
         per_seed = best.trainer_seconds / max(1, len(best.seeds))
         item["est_seconds"] = est_seconds(per_seed, relative_cost(best.config, change), 1)
-    # Keep enough to confirm the current challenger with every seed (a launch needs 2x its
-    # estimate); without a challenger the whole rest may go to trials.
+    # Keep enough to confirm the current challenger with every seed; without a challenger the
+    # whole rest may go to trials. A trial counts what the launch node needs to start it.
     challenger = _challenger(svc, state, runs)
-    reserve = 2 * _confirm_estimate(svc, challenger) + 2 if challenger else 0.0
+    reserve = launch_floor(_confirm_estimate(svc, challenger)) if challenger else 0.0
     room = spendable(svc.store, cid, view.budget) - reserve
     paid = []
     for item in items:  # in the sampler's order; a costly trial does not crowd out cheap ones
-        if item["est_seconds"] <= room:
+        if launch_floor(item["est_seconds"]) <= room:
             paid.append(item)
-            room -= item["est_seconds"]
+            room -= launch_floor(item["est_seconds"])
     if not paid:
         return None  # spend what is left on confirming the best instead
     return "exploitation", rnd, paid
