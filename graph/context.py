@@ -30,11 +30,14 @@ class Services:
     seeds: tuple[int, ...] = BASELINE_SEEDS
     max_attempts: int = 3
     exploit_trials_per_round: int = 2
+    # Of a round's trials, this many search the trainer schema's whole space (the rest search
+    # around the best config): a local search alone settles on the nearest optimum.
+    wide_trials_per_round: int = 1
     # Exploitation runs round after round while the budget lasts: the best one-seed trial is
     # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
     # the config later rounds search around). After `exploit_patience` rounds in a row that
-    # found nothing better than the best so far the search widens to the schema's whole space;
-    # the phase ends after 2 x `exploit_patience` such rounds, or after `max_exploit_rounds`.
+    # found nothing better than the best so far every trial searches the schema's whole space;
+    # the phase ends when the budget cannot pay a round, or after `max_exploit_rounds`.
     max_exploit_rounds: int = 100
     confirm_every: int = 5
     exploit_patience: int = 10

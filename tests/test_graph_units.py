@@ -268,15 +268,16 @@ def test_exploitation_confirms_its_best_trial_every_few_rounds_and_goes_on(monke
     assert ex.next(10, "c-xconfirm-5") == ("exploitation", 11, [])
 
 
-def test_exploitation_widens_after_patience_rounds_without_a_better_trial_then_ends(monkeypatch):
+def test_exploitation_goes_all_wide_after_patience_quiet_rounds_and_spends_its_budget(monkeypatch):
     ex = _Exploit(monkeypatch, _champion())
-    for rnd in range(1, 20):
+    ex.svc.max_exploit_rounds = 30
+    for rnd in range(1, 30):
         ex.trials(rnd, [0.96, 0.97])  # never better than the champion's 0.95
-        assert ex.next(rnd, "c-c0")[1] == rnd + 1
-    # Rounds 1..10 search around the best; after 10 quiet rounds the next 10 search wide.
-    assert [r for r, wide in ex.wide.items() if wide] == list(range(11, 21))
-    ex.trials(20, [0.96, 0.97])
-    assert ex.next(20, "c-c0") is None  # 20 quiet rounds, nothing to confirm: report
+        assert ex.next(rnd, "c-c0")[1] == rnd + 1  # quiet rounds do not end the phase
+    # Rounds 1..10 mix (the default); after 10 quiet rounds every trial searches wide.
+    assert [r for r, wide in ex.wide.items() if wide] == list(range(11, 31))
+    ex.trials(30, [0.96, 0.97])
+    assert ex.next(30, "c-c0") is None  # the round cap, nothing to confirm: report
 
 
 def test_a_better_wide_trial_brings_the_search_back_around_the_best(monkeypatch):
@@ -346,15 +347,17 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     runs = _champion()
     asked = {}
 
-    def plan(brain, *, wide, **kw):
+    def plan(brain, *, wide, n_trials, **kw):
         asked["wide"] = wide
-        deltas = [{"epochs": 20}, {"lr": 0.003}, {"epochs": 10}]
+        deltas = [{"epochs": 20}, {"lr": 0.003}, {"epochs": 10}][:n_trials]
         return [PlannedExperiment(title="t", config_delta=d, seeds=[0], est_seconds=1.0) for d in deltas], None  # fmt: skip
 
     monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
     monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
     monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
-    svc = SimpleNamespace(store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3)
+    svc = SimpleNamespace(
+        store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3, wide_trials_per_round=1
+    )
     view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
     state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
 
@@ -371,3 +374,36 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     assert costs(need[1] + need[2] + 0.1) == [full[1], full[2]]  # the 20 epochs do not fit
     assert costs(need[1] + 0.1) == [full[1]]
     assert costs(need[1] - 0.1) is None  # (its estimate alone would fit)
+
+
+def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
+    from types import SimpleNamespace
+
+    from rea.agents.planner import PlannedExperiment
+
+    calls = []
+
+    def plan(brain, *, wide, n_trials, seed, **kw):
+        calls.append((wide, n_trials, seed))
+        delta = {"dropout": 0.5 if wide else 0.1}
+        return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
+
+    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
+    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
+    monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
+    svc = SimpleNamespace(
+        store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3, wide_trials_per_round=1
+    )
+    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
+    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
+    _, rnd, items = phases._exploit_round(svc, state, _champion(), 4, view)
+    assert calls == [(False, 2, 4), (True, 1, 4)] and rnd == 4
+    assert [i["config_delta"]["dropout"] for i in items] == [0.1, 0.1, 0.5]  # local ones first
+    calls.clear()
+    phases._exploit_round(svc, state, _champion(), 5, view, wide=True)  # stalled: all wide
+    assert calls == [(True, 3, 5)]
+    svc.wide_trials_per_round = 0
+    calls.clear()
+    phases._exploit_round(svc, state, _champion(), 6, view)
+    assert calls == [(False, 3, 6)]

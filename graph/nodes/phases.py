@@ -1,10 +1,12 @@
 """Phase transitions: Validation → Combination → Exploitation → report. Exploitation runs TPE
 rounds around the best config while the budget lasts; every few rounds, and at its end, the best
 one-seed trial is confirmed with every seed, and a validated confirmation becomes the config the
-next rounds search around. After `exploit_patience` rounds without a better trial the search
-widens to the trainer schema's whole space (`planner.exploit.wide_space`); a better trial
-brings it back around the best. It ends when the budget cannot pay a round, or after
-2 x `exploit_patience` rounds without a better trial. Each transition re-plans from what was
+next rounds search around. Of each round's trials, `wide_trials_per_round` search the trainer
+schema's whole space (`planner.exploit.wide_space`), the rest around the best; after
+`exploit_patience` rounds without a better trial all of them go wide, until a better trial
+brings the others back around the best. It ends when the budget cannot pay a round or after
+`max_exploit_rounds`: a campaign spends the budget it was given (a human who wants less
+steers it to wrap up). Each transition re-plans from what was
 learned; when the next step cannot be paid, the human is asked for more budget.
 
 `round` in the state: k > 0 after exploitation round k, -k after the confirmation that
@@ -157,7 +159,7 @@ def _next_batch(
             if confirm is not None:
                 return confirm
         quiet = _rounds_without_gain(svc, state, runs, done)
-        if done < svc.max_exploit_rounds and quiet < 2 * svc.exploit_patience:
+        if done < svc.max_exploit_rounds:
             wide = quiet >= svc.exploit_patience
             nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide)
             if nxt is not None:
@@ -239,24 +241,29 @@ def _exploit_round(
     *,
     wide: bool = False,
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
-    """Round `rnd`'s TPE trials around the best config (`wide`: over the schema's whole space),
-    those of them the budget can pay while keeping the challenger's confirmation; None when
-    not one fits."""
+    """Round `rnd`'s TPE trials: around the best config, but `wide_trials_per_round` of them
+    over the schema's whole space (all of them when `wide`), those the budget can pay while
+    keeping the challenger's confirmation; None when not one fits."""
     cid = state["campaign_id"]
     campaign = view.campaign
     sps = seconds_per_seed(svc.store, cid, runs)
     best = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
-    trials, _space = planner.plan_exploitation(
-        svc.brain,
-        runs=runs,
-        baseline_config=campaign.baseline_config,
-        best_config=best.config,
-        n_trials=svc.exploit_trials_per_round,
-        seed=rnd,
-        seconds_per_seed=sps,
-        seeds=[svc.seeds[0]],
-        wide=wide,
-    )
+    n = svc.exploit_trials_per_round
+    n_wide = n if wide else min(n, svc.wide_trials_per_round)
+    trials = []
+    for count, in_wide in ((n - n_wide, False), (n_wide, True)):
+        if count > 0:
+            trials += planner.plan_exploitation(
+                svc.brain,
+                runs=runs,
+                baseline_config=campaign.baseline_config,
+                best_config=best.config,
+                n_trials=count,
+                seed=rnd,
+                seconds_per_seed=sps,
+                seeds=[svc.seeds[0]],
+                wide=in_wide,
+            )[0]
     items = [t.model_dump(mode="json") for t in trials]
     for item in items:  # cost from the measured best config, not from the (cheaper) baseline
         trial = apply_delta(campaign.baseline_config, item["config_delta"])
