@@ -274,7 +274,7 @@ def test_exploitation_goes_all_wide_after_patience_quiet_rounds_and_spends_its_b
     for rnd in range(1, 30):
         ex.trials(rnd, [0.96, 0.97])  # never better than the champion's 0.95
         assert ex.next(rnd, "c-c0")[1] == rnd + 1  # quiet rounds do not end the phase
-    # Rounds 1..10 mix (the default); after 10 quiet rounds every trial searches wide.
+    # Rounds 1..10 search around the best; after 10 quiet rounds every trial searches wide.
     assert [r for r, wide in ex.wide.items() if wide] == list(range(11, 31))
     ex.trials(30, [0.96, 0.97])
     assert ex.next(30, "c-c0") is None  # the round cap, nothing to confirm: report
@@ -374,6 +374,15 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     assert costs(need[1] + need[2] + 0.1) == [full[1], full[2]]  # the 20 epochs do not fit
     assert costs(need[1] + 0.1) == [full[1]]
     assert costs(need[1] - 0.1) is None  # (its estimate alone would fit)
+    # The challenger's confirmation is kept when it can be paid, not when it never can.
+    cheap = _run("c-x2-0", "exploitation", {0: 0.9}, lr=0.01)  # 2 s: confirm ~7.8 s, needs ~17.6
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: cheap)
+    keep = 2 * (1.3 * 2.0 * 3) + 2
+    assert costs(need[1] + keep - 0.1) is None and costs(need[1] + keep + 0.1) == [full[1]]
+    dear = _run("c-x2-0", "exploitation", {0: 0.9}, lr=0.01)
+    dear.trainer_seconds = 500.0  # its confirmation needs ~3,900 s: never affordable here
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: dear)
+    assert costs(need[1] + 0.1) == [full[1]]
 
 
 def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
@@ -407,3 +416,36 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
     calls.clear()
     phases._exploit_round(svc, state, _champion(), 6, view)
     assert calls == [(False, 3, 6)]
+
+
+@pytest.mark.parametrize("kind", ["diverged", "timeout", "nan_loss", "oom", "killed"])
+def test_an_exploitation_trial_failing_on_its_config_is_dropped_not_debugged(tmp_path, kind):
+    """A one-seed exploitation trial is exploration: a config that is too slow or unstable is
+    a result (its budget goes to the next trials); a killed one is retried, and a confirmation
+    is debugged like any experiment."""
+    from types import SimpleNamespace
+
+    from rea.app.campaigns import services_from
+    from rea.app.settings import Settings
+    from rea.graph.context import CampaignContext
+    from rea.trainers.config import default_config
+
+    svc = services_from(Settings(home=tmp_path, brain="offline"))
+    store = svc.store
+    store.create_campaign("dcn_v2", "synthetic:tiny", 100.0, thread_id="t-d", campaign_id="c")
+    store.update_campaign("c", baseline_config=default_config("dcn_v2").model_dump())
+    out = {}
+    for exp_id in ("c-x3-1", "c-xconfirm-5"):
+        config = default_config("dcn_v2").model_dump()
+        store.create_experiment("c", "exploitation", config, experiment_id=exp_id)
+        job = store.create_job(exp_id, f"{exp_id}-a1", 10.0, job_id=f"{exp_id}-a1")
+        store.reserve("c", job.job_id, 10.0, phase="exploitation")
+        store.transition_job(job.job_id, "failed", failure_kind=kind, failure_message="boom")
+        state = {"campaign_id": "c", "failed": [job.job_id], "launch": [], "notes": []}
+        out[exp_id] = debugging.debug(state, SimpleNamespace(context=CampaignContext(services=svc)))
+    trial, confirm = out["c-x3-1"], out["c-xconfirm-5"]
+    if kind == "killed":
+        assert [r["experiment_id"] for r in trial["launch"]] == ["c-x3-1"]
+    else:
+        assert not trial.get("launch") and "dropped, not retried" in trial["notes"][-1]
+    assert [r["experiment_id"] for r in confirm["launch"]] == ["c-xconfirm-5"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str,
     job = svc.store.get_job(failed.pop(0))
     exp = svc.store.get_experiment(job.experiment_id)
     failure = _failure_of(svc, job.job_id, job.attempt)
+    if failure.kind in TRIAL_FAILURES and _is_trial(exp):
+        # An exploratory one-seed trial that fails on its own config (too slow, unstable) is a
+        # result, not a bug: the search moves on, and its budget goes to the next trials.
+        _drop(svc, exp.id)
+        line = f"{job.job_id} failed ({failure.kind}): exploitation trial dropped, not retried"
+        return {"failed": failed, "notes": note(state, line)}
     diag = debugger.diagnose(
         svc.brain,
         failure=failure,
@@ -145,6 +152,15 @@ def _spec_fault(output_dir: str | None) -> dict[str, Any] | None:
     if not output_dir or not (Path(output_dir) / "spec.json").exists():
         return None
     return json.loads((Path(output_dir) / "spec.json").read_text()).get("fault")
+
+
+# Failures an exploitation trial's config causes: the trial is dropped, not debugged.
+TRIAL_FAILURES = ("oom", "nan_loss", "diverged", "timeout")
+_TRIAL_ID = re.compile(r"-x\d+-\d+$")  # <cid>-x<round>-<i>; confirmations are -xconfirm-<round>
+
+
+def _is_trial(exp: Any) -> bool:
+    return exp.phase == "exploitation" and bool(_TRIAL_ID.search(exp.id))
 
 
 def _drop(svc: Services, experiment_id: str) -> None:

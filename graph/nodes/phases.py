@@ -272,9 +272,11 @@ def _exploit_round(
         item["est_seconds"] = est_seconds(per_seed, relative_cost(best.config, change), 1)
     # Keep enough to confirm the current challenger with every seed; without a challenger the
     # whole rest may go to trials. A trial counts what the launch node needs to start it.
+    # A confirmation the budget cannot pay even now never will be: nothing is kept for it.
     challenger = _challenger(svc, state, runs)
+    room = spendable(svc.store, cid, view.budget)
     reserve = launch_floor(_confirm_estimate(svc, challenger)) if challenger else 0.0
-    room = spendable(svc.store, cid, view.budget) - reserve
+    room -= reserve if reserve <= room else 0.0
     paid = []
     for item in items:  # in the sampler's order; a costly trial does not crowd out cheap ones
         if launch_floor(item["est_seconds"]) <= room:
