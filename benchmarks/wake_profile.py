@@ -3,6 +3,7 @@ HTTP, measured in CPU time, so a loaded machine changes the numbers little.
 
     .venv/bin/python benchmarks/wake_profile.py                  # 3 campaigns, CPU per step
     .venv/bin/python benchmarks/wake_profile.py --profile 25     # + cProfile's top 25 (cumtime)
+    .venv/bin/python benchmarks/wake_profile.py --pstats OUT     # save the profile (pstats)
 
 Campaigns are driven like benchmarks/service.py drives them (the same payloads, one backend
 slot held so nothing trains, plans and budget asks approved), but each final event goes
