@@ -163,7 +163,8 @@ def distribution(knob: Knob) -> BaseDistribution:
     return FloatDistribution(knob.low, knob.high, log=knob.log)  # type: ignore[arg-type]
 
 
-def _widths(depth: int, first: int) -> list[int]:
+def halving_widths(depth: int, first: int) -> list[int]:
+    """A width list of `depth` layers from `first`, halving per layer (floor MIN_WIDTH)."""
     return [max(first // 2**i, MIN_WIDTH) for i in range(depth)]
 
 
@@ -173,7 +174,7 @@ def _suggest(trial: optuna.Trial, knob: Knob) -> Any:
         return json.loads(trial.suggest_categorical(name, [json.dumps(c) for c in knob.choices]))
     if knob.kind == "widths":
         depth = trial.suggest_int(f"{name}.depth", knob.min_depth, 4)
-        return _widths(depth, trial.suggest_categorical(f"{name}.width", WIDTH_CHOICES))
+        return halving_widths(depth, trial.suggest_categorical(f"{name}.width", WIDTH_CHOICES))
     if knob.kind == "nullable" and not trial.suggest_categorical(f"{name}.on", (False, True)):
         return None
     if (knob.number or knob.kind) == "int":
@@ -248,7 +249,7 @@ def _width_param(knob: Knob, value: Any) -> tuple[dict[str, Any], dict[str, Any]
     first = value[0] if value else WIDTH_CHOICES[0]
     if not knob.min_depth <= depth <= 4 or first not in WIDTH_CHOICES:
         return None
-    if list(value or []) != _widths(depth, first):
+    if list(value or []) != halving_widths(depth, first):
         return None
     params = {f"{knob.name}.depth": depth, f"{knob.name}.width": first}
     dists = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,9 @@ from rea.trainers.data.refs import parse_ref
 # Share of the approved budget never handed to a job: reservations are settled at the real
 # cost, and this keeps a step's overrun or a failed job's charge inside the budget.
 RESERVE_FRACTION = 0.05
+# A one-seed exploitation trial's experiment id: <cid>-x<round>-<i> (confirmations are
+# <cid>-xconfirm-<round>).
+TRIAL_ID = re.compile(r"-x(\d+)-\d+$")
 # A job's max_seconds = its estimate x this (trainers jitter; a timeout wastes the whole job).
 MAX_SECONDS_FACTOR = 2.5
 MIN_JOB_SECONDS = 10.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from rea.trainers.events import Failure
 
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
-from .common import MAX_SECONDS_FACTOR, ensure_approval, job_seconds, note
+from .common import MAX_SECONDS_FACTOR, TRIAL_ID, ensure_approval, job_seconds, note
 
 
 def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
@@ -156,11 +155,10 @@ def _spec_fault(output_dir: str | None) -> dict[str, Any] | None:
 
 # Failures an exploitation trial's config causes: the trial is dropped, not debugged.
 TRIAL_FAILURES = ("oom", "nan_loss", "diverged", "timeout")
-_TRIAL_ID = re.compile(r"-x\d+-\d+$")  # <cid>-x<round>-<i>; confirmations are -xconfirm-<round>
 
 
 def _is_trial(exp: Any) -> bool:
-    return exp.phase == "exploitation" and bool(_TRIAL_ID.search(exp.id))
+    return exp.phase == "exploitation" and bool(TRIAL_ID.search(exp.id))
 
 
 def _drop(svc: Services, experiment_id: str) -> None:

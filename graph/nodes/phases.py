@@ -15,7 +15,6 @@ followed round k."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from .. import hitl
 from ..context import CampaignContext, Services, services_of
 from .common import (
     RESERVE_FRACTION,
+    TRIAL_ID,
     baseline_id,
     ensure_approval,
     fault_for,
@@ -158,18 +158,14 @@ def _next_batch(
             confirm = _confirm(svc, state, runs, done, view)
             if confirm is not None:
                 return confirm
-        quiet = _rounds_without_gain(svc, state, runs, done)
         if done < svc.max_exploit_rounds:
-            wide = quiet >= svc.exploit_patience
+            wide = _rounds_without_gain(svc, state, runs, done) >= svc.exploit_patience
             nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide)
             if nxt is not None:
                 return nxt
         if rnd > 0:  # the phase ends: confirm what is still unconfirmed
             return _confirm(svc, state, runs, done, view)
     return None
-
-
-_TRIAL_ID = re.compile(r"-x(\d+)-\d+$")
 
 
 def _rounds_without_gain(
@@ -187,7 +183,7 @@ def _rounds_without_gain(
     last_gain = 0
     trials = []
     for run in runs:
-        m = _TRIAL_ID.search(run.experiment_id)
+        m = TRIAL_ID.search(run.experiment_id)
         if m and run.phase == "exploitation" and seed in run.values():
             trials.append((int(m.group(1)), run.values()[seed]))
     for rnd, value in sorted(trials):
