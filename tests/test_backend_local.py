@@ -13,6 +13,7 @@ import pytest
 
 from rea.trainers.backends import LocalBackend
 from rea.trainers.backends import local as local_mod
+from rea.trainers.backends import warm as warm_mod
 from rea.trainers.events import JobEvent, JobSpec
 
 DATA = "synthetic:tiny?rows=2000&seed=0"
@@ -209,9 +210,10 @@ def test_poll_reads_each_submission_once_and_keeps_the_order(tmp_path, monkeypat
     assert [j.job_id for j in LocalBackend(root).list()] == ["b", "a", "c", "d"]
 
 
-def test_a_spawn_is_logged_before_the_process_starts(tmp_path, monkeypatch):
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_spawn_is_logged_before_the_process_starts(tmp_path, monkeypatch, warm):
     root = tmp_path / "jobs"
-    backend = LocalBackend(root, max_parallel=1)
+    backend = LocalBackend(root, max_parallel=1, warm=warm)
     backend.submit(make_spec(root, "j1"))
     seen: list[list[str]] = []
 
@@ -220,8 +222,10 @@ def test_a_spawn_is_logged_before_the_process_starts(tmp_path, monkeypatch):
         raise OSError("killed")
 
     monkeypatch.setattr(local_mod.subprocess, "Popen", killed_at_spawn)
+    monkeypatch.setattr(warm_mod.WarmStarter, "spawn", killed_at_spawn)
     backend.poll()
-    assert seen == [["j1"]]
+    # Warm: the fork is tried first, then the cold start; the line was there before each.
+    assert seen == [["j1"]] * (2 if warm else 1)
 
 
 def test_poll_settles_a_finished_job_once(tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Failure, JobEvent, JobSpec, now_iso
+from . import warm
 from .base import LOG_LINES, JobInfo, JobState, tail
 from .files import (
     create_exclusive,
@@ -68,6 +69,10 @@ class LocalBackend:
     `env` is added to each job's environment (e.g. REA_WEBHOOK_SECRET, which must never go in
     the spec file); OMP_NUM_THREADS is the spec's `num_threads`, 1 unless the spec says
     otherwise, so that two jobs fit two cores.
+
+    `warm` (default: on unless REA_WARM_JOBS=0, and only for this interpreter's `python`):
+    jobs are forked from a process that has imported torch and the trainers once (warm.py)
+    instead of each starting a new interpreter.
     """
 
     name = "local"
@@ -79,6 +84,7 @@ class LocalBackend:
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         max_parallel: int | None = None,
+        warm: bool | None = None,
     ):
         if max_parallel is None:
             max_parallel = default_parallel()
@@ -87,6 +93,9 @@ class LocalBackend:
         self.jobs_root = Path(jobs_root)
         self.jobs_root.mkdir(parents=True, exist_ok=True)
         self.python, self.env, self.max_parallel = python, dict(env or {}), max_parallel
+        if warm is None:
+            warm = warm_default(python)
+        self.warm = warm
         self._submitted_ns: dict[str, int] = {}  # job dir name -> its submission time
         self._finished: set[str] = set()  # job dirs with a result.json (it is never removed)
         self._root = str(self.jobs_root)
@@ -116,6 +125,8 @@ class LocalBackend:
         marker = {"external_id": external_id, "submitted_ns": time.time_ns(), "spec": spec}
         if not create_exclusive(out / SUBMITTED, marker):
             _same_attempt(read_json(out / SUBMITTED), spec)
+        elif self.warm:
+            warm.starter_for(self.python).start_soon()  # a poll will want it
         return external_id
 
     def poll(self) -> None:
@@ -278,6 +289,9 @@ class LocalBackend:
 
     def _start(self, d: Path) -> bool:
         """Spawn the job's process, exactly once (launched.json is the claim)."""
+        # The warm starter is brought up first (its imports take seconds), so the claim below
+        # is held without a pid only for a fork or an exec.
+        warm_ready = self.warm and warm.starter_for(self.python).ready()
         if not create_exclusive(d / LAUNCHED, {"pid": None, "launched_ns": time.time_ns()}):
             return False
         spec = JobSpec.model_validate(read_json(d / SUBMITTED)["spec"])
@@ -288,24 +302,45 @@ class LocalBackend:
         # never started (its claim is settled as crashed), never a started job missing here.
         with (self.jobs_root / SUBMISSIONS_LOG).open("a") as f:
             f.write(f"{spec.job_id} {spec.attempt} {time.time_ns()}\n")
-        try:
-            with (d / "stdout.log").open("ab") as log:
-                proc = subprocess.Popen(
-                    cmd, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, env=env
-                )
-        except OSError as err:
-            self._finish(d, "crashed", f"could not start the job process {cmd}: {err}")
-            return False
-        _CHILDREN[str(d.resolve())] = proc
+        pid = self._spawn_warm(d, env, warm_ready)
+        forked = pid is not None
+        if pid is None:
+            try:
+                with (d / "stdout.log").open("ab") as log:
+                    proc = subprocess.Popen(
+                        cmd, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, env=env
+                    )
+            except OSError as err:
+                self._finish(d, "crashed", f"could not start the job process {cmd}: {err}")
+                return False
+            _CHILDREN[str(d.resolve())] = proc
+            pid = proc.pid
         launch = {
-            "pid": proc.pid,
-            "pid_start": proc_start(proc.pid),
+            "pid": pid,
+            "pid_start": proc_start(pid),
             "launched_ns": time.time_ns(),
+            **({"warm": True} if forked else {}),
         }
         write_atomic(d / LAUNCHED, json.dumps(launch))
         if (d / CANCEL_REQUESTED).exists():  # cancelled while we were spawning it
-            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
         return True
+
+    def _spawn_warm(self, d: Path, env: dict[str, str], ready: bool) -> int | None:
+        """The pid of the job forked by this process's warm starter; None: start it cold."""
+        if not self.warm:
+            return None
+        try:
+            if not ready:
+                raise OSError("the warm job starter is not up (see the orchestrator's stderr)")
+            return warm.starter_for(self.python).spawn(
+                d / "spec.json", d / "stdout.log", env, os.getcwd()
+            )
+        except OSError as err:
+            with (d / "stdout.log").open("a") as log:
+                log.write(f"note: started without the warm starter ({err})\n")
+            return None
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -316,6 +351,12 @@ class LocalBackend:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def warm_default(python: str) -> bool:
+    """Warm starts unless REA_WARM_JOBS turns them off; only for this interpreter (a starter
+    for another `python` could not import this process's code the same way)."""
+    return warm.enabled_by_env() and os.path.realpath(python) == os.path.realpath(sys.executable)
 
 
 def default_parallel() -> int:
@@ -352,8 +393,10 @@ def _alive(d: Path, launch: dict[str, Any]) -> tuple[bool, int | None]:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False, None
+        return False, warm.exit_code(d, pid)  # recorded when the warm starter forked it
     except PermissionError:
         pass  # alive, owned by someone else: only the start time can tell pid reuse
     start = proc_start(pid)
+    if start == "zombie" and launch.get("warm"):
+        return True, None  # its starter records the exit status, then reaps it (warm.py)
     return start is None or launch.get("pid_start") in (None, start), None
