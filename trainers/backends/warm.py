@@ -22,8 +22,9 @@ negative = killed by that signal), so `LocalBackend` can still say how a job tha
 a final event ended.
 
 The starter stops taking requests when the orchestrator goes away (EOF on its stdin) and exits
-once the jobs it forked have ended. If it cannot be started or stops answering, the backend
-spawns that job the cold way (`subprocess.Popen`) and tries the starter again for the next one.
+once the jobs it forked have ended. If it stops answering, the backend spawns that job the cold
+way (`subprocess.Popen`) and starts a new starter for the next one; if one cannot be started,
+jobs start cold for RETRY_AFTER_S before the next try.
 `REA_WARM_JOBS=0` (or `LocalBackend(..., warm=False)`) turns warm starts off.
 """
 
@@ -68,8 +69,10 @@ class WarmStarter:
     def spawn(self, spec_path: Path, log_path: Path, env: dict[str, str], cwd: str) -> int:
         request = {"spec": str(spec_path), "log": str(log_path), "env": env, "cwd": cwd}
         with self._lock:
-            proc = self._ensure()
+            proc = self._proc
             try:
+                if proc is None or proc.poll() is not None:
+                    raise OSError("it is not up")  # `ready()` brings it up, before a claim
                 assert proc.stdin is not None and proc.stdout is not None
                 proc.stdin.write(json.dumps(request).encode() + b"\n")
                 proc.stdin.flush()
@@ -101,10 +104,7 @@ class WarmStarter:
         first `spawn` does not wait for all of them; a no-op once it is up or coming up."""
         if self._proc is not None or self._lock.locked():
             return
-        threading.Thread(target=self._start_quietly, name="rea-warm-start", daemon=True).start()
-
-    def _start_quietly(self) -> None:
-        self.ready()
+        threading.Thread(target=self.ready, name="rea-warm-start", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
