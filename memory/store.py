@@ -455,6 +455,14 @@ class ExperimentStore(JobsMixin, LedgerMixin):
             by_id = {row.id: row for row in rows}
         return [by_id[i] for i in insight_ids if i in by_id]
 
+    def stored_insight_ids(self, insight_ids: list[str]) -> set[str]:
+        """Which of these insight ids have a row (one query over the ids alone)."""
+        if not insight_ids:
+            return set()
+        with self._db.read() as session:
+            found = session.exec(select(InsightRow.id).where(col(InsightRow.id).in_(insight_ids)))
+            return set(found)
+
     def list_insights(
         self,
         *,

@@ -26,6 +26,7 @@ trial can be told to the study.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -147,8 +148,15 @@ def _knob(name: str, prop: dict[str, Any], model: str) -> Knob:
 
 def search_space(model: str) -> list[Knob]:
     """Every knob of `model`'s family, in schema order (see the module docstring)."""
+    return list(_family_space(model))
+
+
+@functools.lru_cache(maxsize=64)
+def _family_space(model: str) -> tuple[Knob, ...]:
+    # The schema is fixed for the process and Knobs are frozen, so one space per family serves
+    # every call; exploitation asks for it each wide round (building the schema is ~5 ms).
     props = config_json_schema()["properties"]
-    return [_knob(name, props[name], model) for name in family_knobs(model)]
+    return tuple(_knob(name, props[name], model) for name in family_knobs(model))
 
 
 def describe_space(space: list[Knob]) -> dict[str, Any]:

@@ -37,12 +37,23 @@ def write_insights(
     """Store one insight per comparison (SQL row + Chroma record, same id); return their ids.
 
     Comparisons of runs without a config change (a replay of the baseline) teach nothing and are
-    skipped. Existing SQL rows and Chroma records are left alone (idempotent)."""
+    skipped. Existing SQL rows and Chroma records are left alone (idempotent): each round of a
+    phase analyses it whole again, so the rows already there are looked up in one query and only
+    the new ones are made and inserted."""
     missing = [c.experiment_id for c in comparisons if c.experiment_id not in runs_by_id]
     if missing:
         raise ValueError(f"write_insights: runs_by_id lacks the runs of experiments {missing}")
-    insights = [
-        campaign_insight(
+    teaching = {
+        insight_id(campaign_id, c.experiment_id): c
+        for c in comparisons
+        if runs_by_id[c.experiment_id].config_delta
+    }
+    ids = list(teaching)
+    in_sql = store.stored_insight_ids(ids)
+    # without a memory (the graph indexes Chroma later, in `memorise`) nothing is added there
+    in_chroma = set(ids) if memory is None or not ids else {i.id for i in memory.get(ids)}
+    insights = {
+        i: campaign_insight(
             c,
             runs_by_id[c.experiment_id],
             baseline,
@@ -51,15 +62,15 @@ def write_insights(
             dataset=dataset,
             title=titles.get(c.hypothesis_id or "", ""),
         )
-        for c in comparisons
-        if runs_by_id[c.experiment_id].config_delta
-    ]
-    for ins in insights:
-        _add_row(store, ins)
+        for i, c in teaching.items()
+        if i not in in_sql or i not in in_chroma
+    }
+    for i, ins in insights.items():
+        if i not in in_sql:
+            _add_row(store, ins)
     if memory is not None and insights:
-        present = {i.id for i in memory.get([i.id for i in insights])}
-        memory.add([i for i in insights if i.id not in present])
-    return [i.id for i in insights]
+        memory.add([ins for i, ins in insights.items() if i not in in_chroma])
+    return ids
 
 
 def index_insights(store: ExperimentStore, memory: InsightMemory | None, ids: list[str]) -> int:
