@@ -296,6 +296,23 @@ class ExperimentStore(JobsMixin, LedgerMixin):
         conditions += [] if status is None else [Hypothesis.status == status]
         return self._list(Hypothesis, conditions, Hypothesis.created_at, Hypothesis.id)
 
+    def hypothesis_digest(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        """id -> {"status", "title", "source", "config_delta"} of the campaign's hypotheses, in
+        `list_hypotheses`' order: what each round's analysis reads, without the rest of the row
+        (one column query, no ORM objects: a long campaign has a hypothesis per trial)."""
+        h = Hypothesis
+        query = (
+            select(h.id, h.status, h.title, h.source, h.config_delta)
+            .where(h.campaign_id == campaign_id)
+            .order_by(h.created_at, h.id)
+        )
+        with self._db.read() as session:
+            rows = session.exec(query).all()
+        return {
+            hyp_id: {"status": status, "title": title, "source": source, "config_delta": delta}
+            for hyp_id, status, title, source, delta in rows
+        }
+
     def update_hypothesis(self, hypothesis_id: str, **changes: Any) -> Hypothesis:
         """Change `status`, `title`, `rationale`, `evidence`, `config_delta`, `expected_effect`
         or `cost_estimate_seconds`."""

@@ -92,6 +92,15 @@ def test_hypothesis_round_trip(store):
     assert [h.id for h in store.list_hypotheses(campaign.id, source="research")] == [made.id]
     store.update_hypothesis(made.id, status="validated")
     assert [h.id for h in store.list_hypotheses(campaign.id, status="validated")] == [made.id]
+    digest = store.hypothesis_digest(campaign.id)  # what each analysis round reads
+    assert list(digest) == [h.id for h in store.list_hypotheses(campaign.id)]
+    assert digest[made.id] == {
+        "status": "validated",
+        "title": "Low-rank cross layers",
+        "source": "research",
+        "config_delta": {"cross_rank": 64},
+    }
+    assert store.hypothesis_digest("c-other") == {}
     with pytest.raises(InvalidValue, match="hypothesis source"):
         store.create_hypothesis(campaign.id, "hunch", "x")
     with pytest.raises(NotFound, match="campaigns"):

@@ -52,11 +52,9 @@ def analyse_runs(
     """The phase's analysis; its insights are stored in SQL only (their ids are returned):
     `memorise` puts them into the Chroma memory once the next jobs are on their way."""
     campaign = svc.store.get_campaign(cid)
-    rows = svc.store.list_hypotheses(cid)
-    status = {h.id: h.status for h in rows}
-    hyps = {
-        h.id: {"title": h.title, "source": h.source, "config_delta": h.config_delta} for h in rows
-    }
+    digest = svc.store.hypothesis_digest(cid)
+    status = {h: d.pop("status") for h, d in digest.items()}
+    hyps = digest  # id -> {"title", "source", "config_delta"}
     singles = None
     if phase == "combination":
         validation = [r for r in runs.values() if r.phase == "validation"]
