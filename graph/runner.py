@@ -156,20 +156,41 @@ class CampaignRunner:
             fresh = events.record(store, event)
             if event.kind not in events.FINAL_KINDS:
                 return "recorded" if fresh else "duplicate"
-        if status == "cancelled":
-            return "stale"  # a cancelled campaign is never woken again
-        if not thread_id:
-            raise RunnerError(f"campaign {campaign_id!r} has no thread")
-        with self._lock(thread_id):
-            waiting = [p for p in self.pending(thread_id) if event.job_id in p.job_ids]
-            if not waiting:
-                return "stale"
-            self._run(
-                thread_id,
-                Command(resume={waiting[0].interrupt_id: event.model_dump(mode="json")}),
-                campaign_id=campaign_id,
-            )
-        return "resumed"
+        try:
+            if status == "cancelled":
+                return "stale"  # a cancelled campaign is never woken again
+            if not thread_id:
+                raise RunnerError(f"campaign {campaign_id!r} has no thread")
+            with self._lock(thread_id):
+                waiting = [p for p in self.pending(thread_id) if event.job_id in p.job_ids]
+                if not waiting:
+                    return "stale"
+                self._run(
+                    thread_id,
+                    Command(resume={waiting[0].interrupt_id: event.model_dump(mode="json")}),
+                    campaign_id=campaign_id,
+                )
+            return "resumed"
+        finally:
+            self._catch_up(event.job_id)
+
+    def _catch_up(self, job_id: str) -> None:
+        """Record the job's non-final events that never reached the store. A job whose callbacks
+        failed while the service was down, and which then ended, is no longer live, so no later
+        start-up sweep reads its files: its final event is the last chance. Runs after the
+        wake-up (off its latency), once per final event; records are idempotent."""
+        store = self.services.store
+        try:
+            written = self.services.backend.events(job_id)
+            stored = {(e.attempt, e.seq) for e in store.list_events(job_id)}
+            for event in written:
+                if (
+                    event.kind not in events.FINAL_KINDS
+                    and (event.attempt, event.seq) not in stored
+                ):
+                    events.record(store, event)
+        except (LookupError, OSError, NotFound) as err:
+            log.warning("cannot catch up the events of job %s: %s", job_id, err)
 
     def decide(self, approval_id: str, response: dict[str, Any]) -> None:
         """Answer a pending approval with a HITL response (`{"decisions": [...]}`)."""

@@ -129,6 +129,23 @@ def test_duplicate_and_stale_events_change_nothing(runner):
     assert before == after
 
 
+def test_a_final_event_brings_in_the_job_s_lost_events(runner):
+    """The job's earlier callbacks were lost (the service was down) and the job has ended: no
+    start-up sweep reads an ended job's files, so its final event records what it wrote."""
+    store = runner.services.store
+    cid = runner.start("dcn_v2", DATA_1, BUDGET, baseline=WEAK)
+    (job_id,) = runner.pending(runner.thread_of(cid))[0].job_ids
+    _wait_for(lambda: runner.services.backend.final_event(job_id) is not None)
+    written = runner.services.backend.events(job_id)
+    assert written[0].kind == "started" and len(written) >= 3
+    assert store.list_events(job_id) == []  # nothing delivered yet
+    assert runner.deliver(runner.services.backend.final_event(job_id)) == "resumed"
+    keys = [(e.attempt, e.seq) for e in store.list_events(job_id)]
+    assert sorted(keys) == sorted({(e.attempt, e.seq) for e in written})  # all, once each
+    assert runner.deliver(written[-1]) in ("duplicate", "stale")
+    assert len(store.list_events(job_id)) == len(keys)
+
+
 def test_concurrent_deliveries_of_one_event_resume_once(runner):
     cid = runner.start("dcn_v2", DATA_1, BUDGET, baseline=WEAK)
     (job_id,) = runner.pending(runner.thread_of(cid))[0].job_ids
