@@ -199,9 +199,7 @@ class Sweeper:
         for job in live:
             try:
                 if catch_up:
-                    for event in backend.events(job.job_id):
-                        if event.kind not in events.FINAL_KINDS:
-                            events.record(store, event)
+                    events.catch_up(store, backend, job.job_id)
                 final = backend.final_event(job.job_id)
             except (LookupError, OSError, NotFound) as err:
                 log.warning("cannot read job %s from the backend: %s", job.job_id, err)

@@ -12,6 +12,7 @@ from typing import Any
 
 from rea.memory import ExperimentStore
 from rea.tools.journal import seed_metrics
+from rea.trainers.backends.base import JobBackend
 from rea.trainers.events import JobEvent
 
 FINAL_KINDS = ("succeeded", "failed")
@@ -31,6 +32,21 @@ def record(store: ExperimentStore, event: JobEvent, *, same_attempt: bool = Fals
     if event.kind == "started" and store.get_job(event.job_id).state == "queued":
         store.transition_job(event.job_id, "running")
     return fresh
+
+
+def catch_up(store: ExperimentStore, backend: JobBackend, job_id: str) -> int:
+    """Record the job's non-final events (as the backend has them: `events.jsonl`) that the
+    store lacks, e.g. because their callbacks failed while the service was down; returns how
+    many. One query for what is stored, then a `record` per missing event (idempotent)."""
+    stored = {(e.attempt, e.seq) for e in store.list_events(job_id)}
+    missing = [
+        event
+        for event in backend.events(job_id)
+        if event.kind not in FINAL_KINDS and (event.attempt, event.seq) not in stored
+    ]
+    for event in missing:
+        record(store, event)
+    return len(missing)
 
 
 def apply_final(store: ExperimentStore, event: JobEvent) -> str:

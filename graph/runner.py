@@ -179,16 +179,8 @@ class CampaignRunner:
         failed while the service was down, and which then ended, is no longer live, so no later
         start-up sweep reads its files: its final event is the last chance. Runs after the
         wake-up (off its latency), once per final event; records are idempotent."""
-        store = self.services.store
         try:
-            written = self.services.backend.events(job_id)
-            stored = {(e.attempt, e.seq) for e in store.list_events(job_id)}
-            for event in written:
-                if (
-                    event.kind not in events.FINAL_KINDS
-                    and (event.attempt, event.seq) not in stored
-                ):
-                    events.record(store, event)
+            events.catch_up(self.services.store, self.services.backend, job_id)
         except (LookupError, OSError, NotFound) as err:
             log.warning("cannot catch up the events of job %s: %s", job_id, err)
 
