@@ -137,6 +137,18 @@ class _Guard:
         return value
 
 
+def _resident(split: Split, device: torch.device) -> Split:
+    """`split` with its tensors on `device`, so that each training batch is gathered there with
+    no host-to-device copy per step. The split itself on the CPU, or when it does not fit (then
+    every batch is copied over as it is used)."""
+    if device.type == "cpu" or not len(split):
+        return split
+    try:
+        return Split(split.sparse.to(device), split.dense.to(device), split.label.to(device))
+    except torch.OutOfMemoryError:
+        return split
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -202,6 +214,7 @@ class _Run:
             if len(split):
                 self.model.validate_inputs(split.sparse, split.dense)
         self.model.check_inputs = False
+        self.train_split = _resident(data.train, device)
         self.opt = build_optimizers(config, self.model)
         steps_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
         self.schedule = LrSchedule(config, steps_per_epoch * config.epochs)
@@ -232,8 +245,9 @@ class _Run:
 
     def _epoch(self, epoch: int, fault: Fault | None) -> EpochRecord:
         t_epoch = time.monotonic()
-        train, bs = self.data.train, self.config.batch_size
-        perm = torch.randperm(len(train), generator=self.gen)
+        train, bs = self.train_split, self.config.batch_size
+        # Drawn on the CPU generator, so the batch order is the same on every device.
+        perm = torch.randperm(len(train), generator=self.gen).to(train.label.device)
         total, n = 0.0, 0
         for start in range(0, len(train), bs):
             self.guard.check_time(self.step)

@@ -188,7 +188,8 @@ class CtrModel(nn.Module):
             raise DataError(f"batch sizes differ: sparse {sparse.shape[0]}, dense {dense.shape[0]}")
         if f == 0 or sparse.numel() == 0:
             return
-        bad = ((sparse < 0) | (sparse >= self.cardinalities)).any(dim=0)  # [F]
+        cards = self.cardinalities.to(sparse.device)  # the trainer checks whole host splits
+        bad = ((sparse < 0) | (sparse >= cards)).any(dim=0)  # [F]
         if bool(bad.any()):
             field = int(bad.nonzero()[0, 0])
             column = sparse[:, field]
