@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
 from sqlmodel import Session, select
 
 from .db import StoreBase, fetch
@@ -25,6 +25,30 @@ from .errors import BudgetExceeded, IllegalTransition, InvalidValue, NotFound
 from .tables import Approval, Campaign, Experiment, Job, LedgerEntry
 
 _EPS = 1e-9  # float slack so a reservation of exactly the remaining seconds is paid
+
+# The ledger's aggregates, built once (a wake-up reads the budget twice; building these
+# statements anew each time cost more than running them). Parameter: campaign_id.
+_OPEN_RESERVED = case((LedgerEntry.settled_at.is_(None), LedgerEntry.reserved), else_=0.0)
+_OF_CAMPAIGN = LedgerEntry.campaign_id == bindparam("campaign_id")
+_PHASE = func.coalesce(LedgerEntry.phase, "unassigned")
+# Per (kind, phase): compute seconds charged / still reserved and the job count; LLM tokens.
+_USAGE = (
+    select(
+        LedgerEntry.kind,
+        _PHASE,
+        func.sum(LedgerEntry.charged),
+        func.sum(_OPEN_RESERVED),
+        func.count(),
+        func.sum(LedgerEntry.prompt_tokens),
+        func.sum(LedgerEntry.completion_tokens),
+    )
+    .where(_OF_CAMPAIGN)
+    .group_by(LedgerEntry.kind, _PHASE)
+)
+_SPENT = select(
+    func.coalesce(func.sum(LedgerEntry.charged), 0.0),
+    func.coalesce(func.sum(_OPEN_RESERVED), 0.0),
+).where(_OF_CAMPAIGN, LedgerEntry.kind == "compute")
 
 
 class PhaseUsage(BaseModel):
@@ -138,10 +162,21 @@ class LedgerMixin(StoreBase):
 
     def budget_status(self, campaign_id: str) -> BudgetStatus:
         """Approved, charged, reserved and remaining seconds, per phase too, and LLM tokens."""
+        phases: dict[str, PhaseUsage] = {}
+        prompt = completion = 0
         with self._db.read() as session:
             campaign = fetch(session, Campaign, campaign_id)
-            phases = _phase_usage(session, campaign_id)
-            prompt, completion = _token_totals(session, campaign_id)
+            usage = session.exec(_USAGE, params={"campaign_id": campaign_id})
+            for kind, phase, charged, reserved, jobs, prompt_sum, completion_sum in usage:
+                if kind == "compute":
+                    phases[phase] = PhaseUsage(
+                        charged_seconds=float(charged or 0.0),
+                        reserved_seconds=float(reserved or 0.0),
+                        jobs=int(jobs),
+                    )
+                elif kind == "llm_tokens":
+                    prompt += int(prompt_sum or 0)
+                    completion += int(completion_sum or 0)
         charged = sum(p.charged_seconds for p in phases.values())
         reserved = sum(p.reserved_seconds for p in phases.values())
         return BudgetStatus(
@@ -211,41 +246,13 @@ def _check_can_pay(session: Session, campaign: Campaign, job_id: str, seconds: f
 
 def _spent(session: Session, campaign_id: str) -> tuple[float, float]:
     """(charged, outstanding reservations) of the campaign's compute, in seconds."""
-    open_reserved = case((LedgerEntry.settled_at.is_(None), LedgerEntry.reserved), else_=0.0)
-    query = select(
-        func.coalesce(func.sum(LedgerEntry.charged), 0.0),
-        func.coalesce(func.sum(open_reserved), 0.0),
-    ).where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.kind == "compute")
-    charged, outstanding = session.exec(query).one()
+    charged, outstanding = session.exec(_SPENT, params={"campaign_id": campaign_id}).one()
     return float(charged), float(outstanding)
 
 
 def _job_phase(session: Session, job_id: str) -> str | None:
     query = select(Experiment.phase).join(Job, Job.experiment_id == Experiment.id)
     return session.exec(query.where(Job.job_id == job_id)).first()
-
-
-def _phase_usage(session: Session, campaign_id: str) -> dict[str, PhaseUsage]:
-    open_reserved = case((LedgerEntry.settled_at.is_(None), LedgerEntry.reserved), else_=0.0)
-    phase = func.coalesce(LedgerEntry.phase, "unassigned")
-    query = (
-        select(phase, func.sum(LedgerEntry.charged), func.sum(open_reserved), func.count())
-        .where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.kind == "compute")
-        .group_by(phase)
-    )
-    return {
-        name: PhaseUsage(charged_seconds=float(c), reserved_seconds=float(r), jobs=int(n))
-        for name, c, r, n in session.exec(query)
-    }
-
-
-def _token_totals(session: Session, campaign_id: str) -> tuple[int, int]:
-    query = select(
-        func.coalesce(func.sum(LedgerEntry.prompt_tokens), 0),
-        func.coalesce(func.sum(LedgerEntry.completion_tokens), 0),
-    ).where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.kind == "llm_tokens")
-    prompt, completion = session.exec(query).one()
-    return int(prompt), int(completion)
 
 
 def _check_budget_approval(approval: Approval, campaign_id: str) -> None:

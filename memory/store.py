@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -50,12 +50,22 @@ from .tables import (
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+class CampaignFacts(NamedTuple):
+    """What a campaign is about, fixed once it has a thread: nothing updates these fields."""
+
+    id: str
+    model: str
+    data: str
+    thread_id: str
+
+
 class ExperimentStore(JobsMixin, LedgerMixin):
     """The experiment journal on SQLite or PostgreSQL. `clock` returns aware UTC datetimes."""
 
     def __init__(self, url_or_engine: str | Engine, *, clock: Callable[[], datetime] = utc_now):
         is_url = isinstance(url_or_engine, str)
         super().__init__(make_engine(url_or_engine) if is_url else url_or_engine, clock)
+        self._facts: dict[str, CampaignFacts] = {}
 
     # --- schema ---------------------------------------------------------------------------
     def migrate(self) -> str:
@@ -109,6 +119,18 @@ class ExperimentStore(JobsMixin, LedgerMixin):
     def get_campaign(self, campaign_id: str) -> Campaign:
         return self._get(Campaign, campaign_id)
 
+    def campaign_facts(self, campaign_id: str) -> CampaignFacts:
+        """The campaign's model, data and thread: read from the row once, then kept (every
+        wake-up needs them, and no store method changes them once the thread is set; a campaign
+        still without a thread is read each time). `NotFound` for an unknown id."""
+        facts = self._facts.get(campaign_id)
+        if facts is None:
+            row = self.get_campaign(campaign_id)
+            facts = CampaignFacts(row.id, row.model, row.data, row.thread_id or "")
+            if row.thread_id:
+                self._facts[campaign_id] = facts
+        return facts
+
     def get_campaign_by_thread(self, thread_id: str) -> Campaign | None:
         """The campaign driven by LangGraph thread `thread_id`, if any."""
         with self._db.read() as session:
@@ -127,6 +149,8 @@ class ExperimentStore(JobsMixin, LedgerMixin):
             "goal": None,
             "baseline_config": None,
         }
+        if "thread_id" in changes:
+            self._facts.pop(campaign_id, None)
         return self._update(Campaign, campaign_id, changes, allowed)
 
     def steer(
@@ -234,24 +258,33 @@ class ExperimentStore(JobsMixin, LedgerMixin):
         try:
             with self._db.write() as session:
                 fetch(session, Campaign, campaign_id)
-                out = [self._ensure_pair(session, h, e) for h, e in rows]
+                return self._ensure_rows(session, rows)
         except IntegrityError as err:
             raise DuplicateKey(f"cannot add the planned experiments: {err.orig}") from None
-        return out
 
     @staticmethod
-    def _ensure_pair(session: Any, hyp: Hypothesis | None, exp: Experiment) -> Experiment:
-        if hyp is not None and session.get(Hypothesis, hyp.id) is None:
-            session.add(hyp)
-            session.flush()  # before the experiment that refers to it
-        existing = session.get(Experiment, exp.id)
-        if existing is not None:
-            return existing
-        if exp.hypothesis_id:
-            fetch(session, Hypothesis, exp.hypothesis_id)
-        session.add(exp)
+    def _ensure_rows(
+        session: Any, rows: list[tuple[Hypothesis | None, Experiment]]
+    ) -> list[Experiment]:
+        """Insert the rows whose ids are new (hypotheses first), with one query per table for
+        the ids already there; the experiments as stored."""
+        hyps = {h.id: h for h, _ in rows if h is not None}
+        stored_hyps: set[str] = set()
+        if hyps:
+            query = select(Hypothesis.id).where(col(Hypothesis.id).in_(hyps))
+            stored_hyps = set(session.exec(query))
+        session.add_all(h for h_id, h in hyps.items() if h_id not in stored_hyps)
+        session.flush()  # before the experiments that refer to them
+        exp_ids = [e.id for _, e in rows]
+        query = select(Experiment).where(col(Experiment.id).in_(exp_ids))
+        experiments = {e.id: e for e in session.exec(query)}
+        new = {e.id: e for _, e in rows if e.id not in experiments}
+        for hyp_id in {e.hypothesis_id for e in new.values() if e.hypothesis_id} - set(hyps):
+            fetch(session, Hypothesis, hyp_id)  # NotFound for an unknown hypothesis
+        session.add_all(new.values())
         session.flush()
-        return exp
+        experiments.update(new)
+        return [experiments[e.id] for _, e in rows]
 
     def _hypothesis_row(self, campaign_id: str, *, hypothesis_id: str, **fields: Any) -> Hypothesis:
         check_value(fields["source"], HYPOTHESIS_SOURCES, "hypothesis source")

@@ -413,3 +413,35 @@ def test_hypothesis_statuses_are_set_together(store):
     assert store.get_hypothesis(a.id).status == "validated"
     with pytest.raises(InvalidValue):
         store.set_hypothesis_statuses({a.id: "maybe"})
+
+
+def test_json_columns_read_back_what_was_written(store):
+    """JSON columns are read with orjson where it reads the same as `json`: an integer beyond
+    64 bits (orjson would make it a float) comes back exact, and on SQLite so does the NaN
+    that `json.dumps` writes (PostgreSQL's json type refuses NaN at the write)."""
+    campaign, _ = _campaign_and_experiment(store)
+    evidence = {"big": 2**70, "neg": -(2**65), "small": 7, "x": 0.1, "nested": [{"k": [1.5e-7]}]}
+    made = store.create_hypothesis(campaign.id, "exploit", "big ints", evidence=evidence)
+    back = store.get_hypothesis(made.id).evidence
+    assert back == evidence and isinstance(back["big"], int) and isinstance(back["neg"], int)
+    if store.engine.dialect.name == "sqlite":
+        nan = store.create_hypothesis(campaign.id, "exploit", "nan", evidence={"v": float("nan")})
+        value = store.get_hypothesis(nan.id).evidence["v"]
+        assert value != value  # NaN
+
+
+def test_campaign_facts_are_read_once_a_thread_is_set(store):
+    campaign = store.create_campaign("dcn_v2", "synthetic:tiny", 100, baseline_config=BASELINE)
+    facts = store.campaign_facts(campaign.id)
+    assert (facts.model, facts.data, facts.thread_id) == ("dcn_v2", "synthetic:tiny", "")
+    store.update_campaign(campaign.id, thread_id="t-1")  # no thread yet: read again, not kept
+    assert store.campaign_facts(campaign.id).thread_id == "t-1"
+    reads = []
+    real = store.get_campaign
+    store.get_campaign = lambda cid: reads.append(cid) or real(cid)
+    assert store.campaign_facts(campaign.id) == (campaign.id, "dcn_v2", "synthetic:tiny", "t-1")
+    assert reads == []  # kept since the thread was set
+    store.update_campaign(campaign.id, thread_id="t-2")  # a changed thread is read again
+    assert store.campaign_facts(campaign.id).thread_id == "t-2" and reads == [campaign.id]
+    with pytest.raises(NotFound):
+        store.campaign_facts("c-nope")

@@ -51,7 +51,7 @@ def analyse_runs(
 ) -> tuple[Any, list[str]]:
     """The phase's analysis; its insights are stored in SQL only (their ids are returned):
     `memorise` puts them into the Chroma memory once the next jobs are on their way."""
-    campaign = svc.store.get_campaign(cid)
+    campaign = svc.store.campaign_facts(cid)
     digest = svc.store.hypothesis_digest(cid)
     status = {h: d.pop("status") for h, d in digest.items()}
     hyps = digest  # id -> {"title", "source", "config_delta"}

@@ -25,7 +25,7 @@ def launch(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str
     requests = state.get("launch") or []
     if not requests:
         return {}
-    campaign = svc.store.get_campaign(state["campaign_id"])
+    campaign = svc.store.campaign_facts(state["campaign_id"])
     existing = svc.store.existing_job_ids([_job_id(r) for r in requests])
     room = spendable(svc.store, campaign.id) + _held(svc.store, requests, existing)
     now, later = _affordable(requests, room)

@@ -82,7 +82,9 @@ def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     requests = _create(svc, state, phase, rnd, items, view)
     if not requests:
         return {"phase": "report", "launch": []}
-    svc.store.update_campaign(cid, phase=phase, status="running")
+    if view.campaign.phase != phase:
+        # The status needs no write of its own: `launch`, next, sets it from what it submits.
+        svc.store.update_campaign(cid, phase=phase, status="running")
     step = ""
     if phase == "exploitation":
         step = f" round {rnd}" if rnd >= 0 else " confirmation"
