@@ -10,7 +10,7 @@ dropout's device RNG where a config has dropout), so the check is "close", not "
 device's val NE must be finite and within `--tolerance` of the CPU's.
 
 Then it runs two jobs through `python -m rea.trainers.job` on the device: a plain one (must
-succeed, and report the device in its `started` event and its result) and one with an injected
+succeed, and report the device in its `started` event and in its result) and one with an injected
 `oom` fault (must fail with kind `oom`, the allocator's own refusal on the device).
 
 Exit status 0 when every check holds, 1 otherwise. Needs only torch, numpy and pydantic beside
@@ -86,7 +86,7 @@ def _job(args, tmp: Path, name: str, fault: dict | None) -> dict[str, Any]:
         "exit": proc.returncode,
         "kinds": [e["kind"] for e in events],
         "started_device": (events[0].get("metrics") or {}).get("device"),
-        "result_device": ((final.get("result") or {}).get("per_seed") or [{}])[0].get("device"),
+        "result_device": (final.get("result") or {}).get("device"),
         "failure": final.get("failure"),
         "stderr_tail": proc.stderr[-1500:],
     }
@@ -99,6 +99,7 @@ def _jobs(args) -> dict[str, Any]:
         oom = _job(args, tmp, "oom", {"kind": "oom", "at_step": 2})
     plain["ok"] = plain["exit"] == 0 and plain["kinds"][-1] == "succeeded"
     plain["ok"] = plain["ok"] and str(plain["result_device"]).startswith(args.device)
+    plain["ok"] = plain["ok"] and str(plain["started_device"]).startswith(args.device)
     oom["ok"] = oom["exit"] == 1 and (oom["failure"] or {}).get("kind") == "oom"
     for label, job in (("plain job", plain), ("oom job", oom)):
         print(f"{label}: exit {job['exit']} events {job['kinds']} device {job['result_device']} "

@@ -40,6 +40,7 @@ def test_the_check_runs_every_family_and_both_jobs(tmp_path):
     assert {row["precision"] for row in report["parity"]} == {"fp32", "bf16"}
     assert report["jobs"]["plain"]["kinds"][-1] == "succeeded"
     assert report["jobs"]["plain"]["result_device"] == "cpu"
+    assert report["jobs"]["plain"]["started_device"] == "cpu"
     assert report["jobs"]["oom"]["failure"]["kind"] == "oom"
 
 

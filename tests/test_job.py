@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from rea.trainers.events import SIGNATURE_HEADER, EventEmitter, JobSpec, verify
 from rea.trainers.job import main, run_job
@@ -155,6 +156,24 @@ def test_callback_without_secret_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setattr(EventEmitter, "_post", lambda self, body, attempts: None)
     assert run_job(spec) == 1
     assert "REA_WEBHOOK_SECRET" in read_result(spec)["failure"]["message"]
+
+
+def test_events_say_which_device_the_job_trains_on(tmp_path):
+    spec = make_spec(tmp_path, device="auto", config={"model": "lr", "epochs": 1})
+    assert run_job(spec) == 0
+    started, result = read_events(spec)[0], read_result(spec)["result"]
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert started["metrics"]["device_requested"] == "auto"
+    assert started["metrics"]["device"] == result["device"] == expected
+    assert ("device_name" in started["metrics"]) == (expected == "cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_asking_for_cuda_without_a_gpu_is_a_config_error(tmp_path):
+    spec = make_spec(tmp_path, device="cuda")
+    assert run_job(spec) == 1
+    failure = read_result(spec)["failure"]
+    assert failure["kind"] == "config_error" and "no CUDA device" in failure["message"]
 
 
 def test_unreadable_spec_exits_2_with_a_clear_message(tmp_path, capsys):

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from .errors import ConfigError, ReaError, StopRequested, TrainingTimeout
 from .events import SECRET_ENV, SPEC_ENV, EventEmitter, Failure, JobEvent, JobSpec, write_result
 from .faults import corrupt_inputs
-from .train import EpochRecord, TrainResult, train
+from .train import EpochRecord, TrainResult, resolve_device, train
 
 log = logging.getLogger("rea.trainers.job")
 
@@ -97,8 +97,24 @@ def aggregate(results: list[TrainResult]) -> dict[str, Any]:
         "trainer_seconds": sum(r.trainer_seconds for r in results),
         "samples_per_sec": statistics.fmean(r.samples_per_sec for r in results),
         "peak_memory_mb": max(r.peak_memory_mb for r in results),
+        "device": results[0].device,
         "config": results[0].config,
     }
+
+
+def _device_facts(spec: JobSpec) -> dict[str, Any]:
+    """Where the job trains: the device `auto` resolved to (and the GPU's name), beside what
+    the spec asked for."""
+    device = resolve_device(spec.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "the spec asks for device 'cuda' but torch sees no CUDA device on this machine; "
+            "use device 'auto' (the GPU when there is one) or 'cpu'"
+        )
+    facts: dict[str, Any] = {"device": str(device), "device_requested": spec.device}
+    if device.type == "cuda":
+        facts["device_name"] = torch.cuda.get_device_name(device)
+    return facts
 
 
 class _Job:
@@ -158,7 +174,7 @@ class _Job:
 
     def run(self) -> int:
         spec = self.spec
-        self.emitter.emit("started", metrics={"seeds": spec.seed_list, "device": spec.device})
+        self.emitter.emit("started", metrics={"seeds": spec.seed_list, **_device_facts(spec)})
         if spec.callback_url and not os.environ.get(SECRET_ENV):
             raise ConfigError(
                 f"callback_url is set but {SECRET_ENV} is not in the job's environment; "

@@ -149,7 +149,8 @@ def _resident(split: Split, device: torch.device) -> Split:
         return split
 
 
-def _resolve_device(device: str) -> torch.device:
+def resolve_device(device: str) -> torch.device:
+    """`auto` is the GPU when torch sees one, else the CPU; any other name as given."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -175,7 +176,7 @@ def train(
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
     ctr_data = load_data(data, **config.data_params) if isinstance(data, str) else data
-    run = _Run(config, ctr_data, _resolve_device(device), deadline)
+    run = _Run(config, ctr_data, resolve_device(device), deadline)
     active_fault = fault if fault is not None and fault.applies(config, attempt) else None
     try:
         try:
