@@ -97,9 +97,10 @@ def _jobs(args) -> dict[str, Any]:
         tmp = Path(name)
         plain = _job(args, tmp, "plain", None)
         oom = _job(args, tmp, "oom", {"kind": "oom", "at_step": 2})
-    plain["ok"] = plain["exit"] == 0 and plain["kinds"][-1] == "succeeded"
-    plain["ok"] = plain["ok"] and str(plain["result_device"]).startswith(args.device)
-    plain["ok"] = plain["ok"] and str(plain["started_device"]).startswith(args.device)
+    on_device = all(
+        str(plain[k]).startswith(args.device) for k in ("started_device", "result_device")
+    )
+    plain["ok"] = plain["exit"] == 0 and plain["kinds"][-1] == "succeeded" and on_device
     oom["ok"] = oom["exit"] == 1 and (oom["failure"] or {}).get("kind") == "oom"
     for label, job in (("plain job", plain), ("oom job", oom)):
         print(f"{label}: exit {job['exit']} events {job['kinds']} device {job['result_device']} "

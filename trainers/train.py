@@ -25,6 +25,7 @@ from . import faults as faults_mod
 from .config import TrainerConfig, parse_config
 from .data import CtrData, Split, load_data
 from .errors import (
+    ConfigError,
     Diverged,
     Killed,
     NanLoss,
@@ -150,10 +151,17 @@ def _resident(split: Split, device: torch.device) -> Split:
 
 
 def resolve_device(device: str) -> torch.device:
-    """`auto` is the GPU when torch sees one, else the CPU; any other name as given."""
+    """`auto` is the GPU when torch sees one, else the CPU; any other name as given. A CUDA
+    device on a machine where torch sees none is a `ConfigError` that says what to use."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} was asked for but torch sees no CUDA device on this machine; "
+            "use device 'auto' (the GPU when there is one) or 'cpu'"
+        )
+    return resolved
 
 
 def train(
