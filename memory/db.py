@@ -168,11 +168,12 @@ def fetch(session: Session, model: type[T], key: Any, *, lock: bool = False) -> 
     """
     row = session.get(model, key, with_for_update=True if lock else None)
     if row is None:
-        table = getattr(model, "__tablename__", model.__name__)
-        raise NotFound(
-            f"no row {key!r} in {table}: check the id (list the table to see what exists)"
-        )
+        raise not_found(getattr(model, "__tablename__", model.__name__), key)
     return row
+
+
+def not_found(table: str, key: Any) -> NotFound:
+    return NotFound(f"no row {key!r} in {table}: check the id (list the table to see what exists)")
 
 
 def utc_now() -> datetime:

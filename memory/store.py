@@ -20,13 +20,13 @@ from typing import Any, NamedTuple
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rea.trainers.config import parse_config
 
-from .db import check_value, fetch, make_engine, new_id, utc_now
+from .db import check_value, fetch, make_engine, new_id, not_found, utc_now
 from .errors import DuplicateKey, IllegalTransition, InvalidValue
 from .ledger import LedgerMixin
 from .store_jobs import JobsMixin
@@ -48,6 +48,14 @@ from .tables import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_HYP = Hypothesis.__table__
+# A hypothesis's verdict (every exploitation round refutes or validates its trial's)
+_SET_STATUS = (
+    _HYP.update()  # type: ignore[attr-defined]
+    .where(_HYP.c.id == bindparam("hyp_id"))  # type: ignore[attr-defined]
+    .values(status=bindparam("status"), updated_at=bindparam("at"))
+)
 
 
 class CampaignFacts(NamedTuple):
@@ -361,11 +369,14 @@ class ExperimentStore(JobsMixin, LedgerMixin):
             check_value(status, HYPOTHESIS_STATUSES, "status")
         if not statuses:
             return
-        with self._db.write() as session:
+        now = self._now()
+        with self._db.write_connection() as conn:  # every row or none (NotFound rolls back)
             for hypothesis_id, status in statuses.items():
-                row = fetch(session, Hypothesis, hypothesis_id, lock=True)
-                row.status, row.updated_at = status, self._now()
-                session.add(row)
+                done = conn.execute(
+                    _SET_STATUS, {"hyp_id": hypothesis_id, "status": status, "at": now}
+                )
+                if done.rowcount != 1:
+                    raise not_found("hypothesis", hypothesis_id)
 
     # --- experiments ----------------------------------------------------------------------
     def create_experiment(

@@ -132,3 +132,17 @@ def test_interaction_with_an_unknown_ci_is_additive_and_checks_its_inputs():
         interaction(base, singles[:1], comp("c", 0.3, 0.2))
     with pytest.raises(ValueError, match="not against baseline 'other'"):
         interaction(run("other", BASE_NE), singles, comp("c", 1.5, 0.2))
+
+
+def test_comparisons_of_runs_that_name_their_jobs_are_kept():
+    """A round compares its whole phase again: two runs that name their (succeeded, so
+    unchanging) jobs are compared once; runs without a job are compared every time."""
+    base = run("base", {0: 0.80, 1: 0.81, 2: 0.79}, job_id="job-base")
+    var = run("e1", {0: 0.78, 1: 0.80, 2: 0.77}, job_id="job-e1")
+    first = compare(base, var)
+    assert compare(base, var) is first and first.validated
+    other = run("e1", {0: 0.90, 1: 0.91, 2: 0.92}, job_id="job-e1-retry")
+    assert compare(base, other).hurt  # another job, another comparison
+    loose = run("e1", {0: 0.78, 1: 0.80, 2: 0.77})
+    assert compare(base, loose) is not compare(base, loose)
+    assert compare(base, loose) == first

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -94,7 +96,34 @@ def _values(run: RunRecord, metric: str) -> dict[int | None, float]:
 
 
 def compare(baseline: RunRecord, variant: RunRecord, metric: str = "val_ne") -> Comparison:
-    """The variant's gain over the baseline with a 95% CI (see the module docstring)."""
+    """The variant's gain over the baseline with a 95% CI (see the module docstring).
+
+    Runs of succeeded jobs never change, and every round of a campaign compares its whole
+    phase again (~150 runs late in one): the comparison of two runs that both name their job
+    is kept, and shared: read it, never change it."""
+    if baseline.job_id is None or variant.job_id is None:
+        return _compare(baseline, variant, metric)
+    key = (baseline.job_id, variant.job_id, metric)
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+        if kept is not None:
+            _KEPT.move_to_end(key)
+            return kept
+    made = _compare(baseline, variant, metric)
+    with _KEPT_LOCK:
+        _KEPT[key] = made
+        while len(_KEPT) > _KEPT_MAX:
+            _KEPT.popitem(last=False)
+    return made
+
+
+# Comparisons by (baseline job, variant job, metric), least recently used first.
+_KEPT: OrderedDict[tuple[str, str, str], Comparison] = OrderedDict()
+_KEPT_MAX = 8192
+_KEPT_LOCK = threading.Lock()
+
+
+def _compare(baseline: RunRecord, variant: RunRecord, metric: str) -> Comparison:
     sign = 1.0 if lower_is_better(metric) else -1.0
     base, var = _values(baseline, metric), _values(variant, metric)
     shared = sorted(s for s in set(base) & set(var) if s is not None)
