@@ -119,7 +119,7 @@ def compare(baseline: RunRecord, variant: RunRecord, metric: str = "val_ne") -> 
 
 # Comparisons by (baseline job, variant job, metric), least recently used first.
 _KEPT: OrderedDict[tuple[str, str, str], Comparison] = OrderedDict()
-_KEPT_MAX = 8192
+_KEPT_MAX = 4096  # as many as `load_runs` keeps runs
 _KEPT_LOCK = threading.Lock()
 
 
