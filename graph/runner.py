@@ -30,7 +30,7 @@ from rea.trainers.data.refs import parse_ref
 from rea.trainers.errors import ConfigError, ReaError
 from rea.trainers.events import JobEvent
 
-from . import events, hitl
+from . import collector, events, hitl
 from .context import CampaignContext, Services
 from .decisions import check_decision
 
@@ -309,13 +309,14 @@ class CampaignRunner:
             campaign_id = campaign.id if campaign is not None else None
         if campaign_id is not None:
             self._meter(campaign_id)
-        self.graph.invoke(
-            payload,
-            self._config(thread_id),
-            context=CampaignContext(services=self.services),
-            durability="sync",
-            version="v2",
-        )
+        with collector.held():  # no collection pauses between the wake-up and its submission
+            self.graph.invoke(
+                payload,
+                self._config(thread_id),
+                context=CampaignContext(services=self.services),
+                durability="sync",
+                version="v2",
+            )
         if campaign_id is not None:
             self._sync_status(thread_id, campaign_id)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
 
@@ -119,7 +120,13 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(conn: Any) -> None:
     mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    # Straight to the driver: through `exec_driver_sql` the BEGIN cost ~30 µs of SQLAlchemy's
+    # execution machinery, on every one of a wake-up's ~20 transactions. Errors still reach the
+    # caller as SQLAlchemy's, as they would have.
+    try:
+        conn.connection.driver_connection.execute(f"BEGIN {mode}")
+    except sqlite3.Error as err:
+        raise OperationalError(f"BEGIN {mode}", None, err) from err
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import Connection, bindparam, case, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from .db import StoreBase, fetch
+from .db import StoreBase, fetch, not_found
 from .errors import BudgetExceeded, IllegalTransition, InvalidValue, NotFound
 from .tables import Approval, Campaign, Experiment, Job, LedgerEntry
 
@@ -44,6 +45,9 @@ _USAGE = (
     )
     .where(_OF_CAMPAIGN)
     .group_by(LedgerEntry.kind, _PHASE)
+)
+_APPROVED = sa_select(Campaign.__table__.c.budget_seconds).where(
+    Campaign.__table__.c.id == bindparam("campaign_id")
 )
 _SPENT = select(
     func.coalesce(func.sum(LedgerEntry.charged), 0.0),
@@ -164,9 +168,11 @@ class LedgerMixin(StoreBase):
         """Approved, charged, reserved and remaining seconds, per phase too, and LLM tokens."""
         phases: dict[str, PhaseUsage] = {}
         prompt = completion = 0
-        with self._db.read() as session:
-            campaign = fetch(session, Campaign, campaign_id)
-            usage = session.exec(_USAGE, params={"campaign_id": campaign_id})
+        with self.engine.connect() as conn:  # Core: asked twice on every wake-up's path
+            approved = conn.execute(_APPROVED, {"campaign_id": campaign_id}).scalar()
+            if approved is None:
+                raise not_found("campaigns", campaign_id)
+            usage = conn.execute(_USAGE, {"campaign_id": campaign_id})
             for kind, phase, charged, reserved, jobs, prompt_sum, completion_sum in usage:
                 if kind == "compute":
                     phases[phase] = PhaseUsage(
@@ -181,10 +187,10 @@ class LedgerMixin(StoreBase):
         reserved = sum(p.reserved_seconds for p in phases.values())
         return BudgetStatus(
             campaign_id=campaign_id,
-            approved_seconds=campaign.budget_seconds,
+            approved_seconds=approved,
             charged_seconds=charged,
             reserved_seconds=reserved,
-            remaining_seconds=campaign.budget_seconds - charged - reserved,
+            remaining_seconds=approved - charged - reserved,
             phases=phases,
             llm_prompt_tokens=prompt,
             llm_completion_tokens=completion,
@@ -229,7 +235,10 @@ def _same_reservation(entry: LedgerEntry, campaign_id: str, seconds: float) -> L
     return entry
 
 
-def _check_can_pay(session: Session, campaign: Campaign, job_id: str, seconds: float) -> None:
+def _check_can_pay(
+    session: Session | Connection, campaign: Any, job_id: str, seconds: float
+) -> None:
+    # `campaign`: its row (anything with `id` and `budget_seconds`)
     charged, outstanding = _spent(session, campaign.id)
     remaining = campaign.budget_seconds - charged - outstanding
     if seconds > remaining + _EPS:
@@ -244,9 +253,14 @@ def _check_can_pay(session: Session, campaign: Campaign, job_id: str, seconds: f
         )
 
 
-def _spent(session: Session, campaign_id: str) -> tuple[float, float]:
-    """(charged, outstanding reservations) of the campaign's compute, in seconds."""
-    charged, outstanding = session.exec(_SPENT, params={"campaign_id": campaign_id}).one()
+def _spent(session: Session | Connection, campaign_id: str) -> tuple[float, float]:
+    """(charged, outstanding reservations) of the campaign's compute, in seconds (in an ORM
+    session's transaction or a Core connection's)."""
+    params = {"campaign_id": campaign_id}
+    if isinstance(session, Session):
+        charged, outstanding = session.exec(_SPENT, params=params).one()
+    else:
+        charged, outstanding = session.execute(_SPENT, params).one()
     return float(charged), float(outstanding)
 
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, bindparam
+from sqlalchemy import Connection, Engine, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -49,7 +49,11 @@ from .tables import (
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-_HYP = Hypothesis.__table__
+_HYP, _EXP = Hypothesis.__table__, Experiment.__table__
+_CAMPAIGN_ID = select(Campaign.id).where(Campaign.id == bindparam("id"))
+_HYP_IDS_IN = select(_HYP.c.id).where(_HYP.c.id.in_(bindparam("ids", expanding=True)))
+_EXPS_IN = select(_EXP).where(_EXP.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_HYP, _INSERT_EXP = _HYP.insert(), _EXP.insert()
 # A hypothesis's verdict (every exploitation round refutes or validates its trial's)
 _SET_STATUS = (
     _HYP.update()  # type: ignore[attr-defined]
@@ -264,35 +268,12 @@ class ExperimentStore(JobsMixin, LedgerMixin):
                 exp = {**exp, "hypothesis_id": hyp_row.id}
             rows.append((hyp_row, self._experiment_row(campaign_id, **exp)))
         try:
-            with self._db.write() as session:
-                fetch(session, Campaign, campaign_id)
-                return self._ensure_rows(session, rows)
+            with self._db.write_connection() as conn:
+                if conn.execute(_CAMPAIGN_ID, {"id": campaign_id}).first() is None:
+                    raise not_found("campaigns", campaign_id)
+                return _ensure_rows(conn, rows)
         except IntegrityError as err:
             raise DuplicateKey(f"cannot add the planned experiments: {err.orig}") from None
-
-    @staticmethod
-    def _ensure_rows(
-        session: Any, rows: list[tuple[Hypothesis | None, Experiment]]
-    ) -> list[Experiment]:
-        """Insert the rows whose ids are new (hypotheses first), with one query per table for
-        the ids already there; the experiments as stored."""
-        hyps = {h.id: h for h, _ in rows if h is not None}
-        stored_hyps: set[str] = set()
-        if hyps:
-            query = select(Hypothesis.id).where(col(Hypothesis.id).in_(hyps))
-            stored_hyps = set(session.exec(query))
-        session.add_all(h for h_id, h in hyps.items() if h_id not in stored_hyps)
-        session.flush()  # before the experiments that refer to them
-        exp_ids = [e.id for _, e in rows]
-        query = select(Experiment).where(col(Experiment.id).in_(exp_ids))
-        experiments = {e.id: e for e in session.exec(query)}
-        new = {e.id: e for _, e in rows if e.id not in experiments}
-        for hyp_id in {e.hypothesis_id for e in new.values() if e.hypothesis_id} - set(hyps):
-            fetch(session, Hypothesis, hyp_id)  # NotFound for an unknown hypothesis
-        session.add_all(new.values())
-        session.flush()
-        experiments.update(new)
-        return [experiments[e.id] for _, e in rows]
 
     def _hypothesis_row(self, campaign_id: str, *, hypothesis_id: str, **fields: Any) -> Hypothesis:
         check_value(fields["source"], HYPOTHESIS_SOURCES, "hypothesis source")
@@ -535,3 +516,37 @@ class ExperimentStore(JobsMixin, LedgerMixin):
         conditions += [] if model is None else [InsightRow.model == model]
         conditions += [] if outcome is None else [InsightRow.outcome == outcome]
         return self._list(InsightRow, conditions, InsightRow.created_at, InsightRow.id)
+
+
+def _ensure_rows(
+    conn: Connection, rows: list[tuple[Hypothesis | None, Experiment]]
+) -> list[Experiment]:
+    """Insert the rows whose ids are new (hypotheses first), with one query per table for the
+    ids already there, through Core (`advance` runs this before every submission); the
+    experiments as stored."""
+    hyps = {h.id: h for h, _ in rows if h is not None}
+    stored_hyps: set[str] = set()
+    if hyps:
+        stored_hyps = set(conn.execute(_HYP_IDS_IN, {"ids": list(hyps)}).scalars())
+        new_hyps = [_values(h) for h_id, h in hyps.items() if h_id not in stored_hyps]
+        if new_hyps:
+            conn.execute(_INSERT_HYP, new_hyps)  # before the experiments that refer to them
+    exp_ids = [e.id for _, e in rows]
+    experiments = {
+        row.id: Experiment(**row._mapping) for row in conn.execute(_EXPS_IN, {"ids": exp_ids})
+    }
+    new = {e.id: e for _, e in rows if e.id not in experiments}
+    unknown = {e.hypothesis_id for e in new.values() if e.hypothesis_id} - set(hyps)
+    if unknown:
+        found = set(conn.execute(_HYP_IDS_IN, {"ids": sorted(unknown)}).scalars())
+        for hyp_id in sorted(unknown - found):
+            raise not_found("hypotheses", hyp_id)
+    if new:
+        conn.execute(_INSERT_EXP, [_values(e) for e in new.values()])
+    experiments.update(new)
+    return [experiments[e.id] for _, e in rows]
+
+
+def _values(row: Any) -> dict[str, Any]:
+    """A table model's columns as INSERT parameters."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.c}

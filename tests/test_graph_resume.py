@@ -4,6 +4,7 @@ nothing; a malformed human decision is refused and its interrupt stays answerabl
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -111,7 +112,7 @@ def _until_plan_approval(runner: CampaignRunner, cid: str):
             time.sleep(0.2)
 
 
-def test_duplicate_and_stale_events_change_nothing(runner):
+def test_duplicate_and_stale_events_change_nothing(runner, monkeypatch):
     store = runner.services.store
     cid = runner.start("dcn_v2", DATA_1, BUDGET, baseline=WEAK)
     thread = runner.thread_of(cid)
@@ -120,7 +121,16 @@ def test_duplicate_and_stale_events_change_nothing(runner):
     final = runner.services.backend.final_event(job_id)
     for event in runner.services.backend.events(job_id)[:-1]:
         runner.deliver(event)
+    collecting = []  # whether the garbage collector could run during the wake-up
+    invoke = runner.graph.invoke
+    monkeypatch.setattr(
+        runner.graph,
+        "invoke",
+        lambda *a, **kw: (collecting.append(gc.isenabled()), invoke(*a, **kw)),
+    )
     assert runner.deliver(final) == "resumed"
+    assert collecting == [False] and gc.isenabled()
+    monkeypatch.undo()
     before = (store.budget_status(cid), store.list_results(cid), runner.state(thread))
     assert runner.deliver(final) == "stale"  # the same final event again
     for event in runner.services.backend.events(job_id):

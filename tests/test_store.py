@@ -326,7 +326,7 @@ def test_finish_job_writes_nothing_unless_all_of_it_applies(store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the ledger write failed")
 
-    monkeypatch.setattr(store_jobs, "settle_entry", broken)
+    monkeypatch.setattr(store_jobs, "_settle_compute", broken)
     with pytest.raises(RuntimeError):
         store.finish_job(_final(job), final_metrics={"val_ne": 0.9}, used_seconds=5.0)
     assert store.get_job(job.job_id).state == "running"
