@@ -408,14 +408,8 @@ class JobsMixin(StoreBase):
     def job_owner(self, job_id: str) -> tuple[str, str | None, str]:
         """(campaign id, thread id, campaign status) of a job, in one lean query (a wake-up's
         first question). Raises `NotFound` for a job the store does not know."""
-        job, campaign = Job.__table__, Campaign.__table__
-        query = (
-            sa.select(campaign.c.id, campaign.c.thread_id, campaign.c.status)
-            .join(job, job.c.campaign_id == campaign.c.id)
-            .where(job.c.job_id == job_id)
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_JOB_OWNER, {"job_id": job_id}).first()
         if row is None:
             raise NotFound(
                 f"no row {job_id!r} in jobs: check the id (list the table to see what exists)"
@@ -426,27 +420,18 @@ class JobsMixin(StoreBase):
         """Which of these job ids the store has (one lean query)."""
         if not job_ids:
             return set()
-        job = Job.__table__
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(job.c.job_id).where(job.c.job_id.in_(job_ids)))
-            return {job_id for (job_id,) in rows}
+            return set(conn.execute(_JOB_IDS_IN, {"job_ids": job_ids}).scalars())
 
     def finished_runs(self, campaign_id: str, *, phase: str | None = None) -> list[tuple[str, str]]:
         """(experiment_id, job_id) of the campaign's experiments that have a succeeded job with
         a result, in experiment order (created_at, id); per experiment its last succeeded
         attempt. One lean query (no ORM objects): the graph asks this on every wake-up."""
-        exp, job = Experiment.__table__, Job.__table__
-        query = (
-            sa.select(exp.c.id, job.c.job_id)
-            .join(job, job.c.experiment_id == exp.c.id)
-            .join(JobResult.__table__, JobResult.__table__.c.job_id == job.c.job_id)
-            .where(exp.c.campaign_id == campaign_id, job.c.state == "succeeded")
-            .order_by(exp.c.created_at, exp.c.id, job.c.created_at, job.c.job_id)
-        )
+        query, params = _FINISHED_RUNS, {"campaign_id": campaign_id}
         if phase is not None:
-            query = query.where(exp.c.phase == phase)
+            query, params = _FINISHED_RUNS_OF_PHASE, {**params, "phase": phase}
         with self.engine.connect() as conn:
-            last = {experiment_id: job_id for experiment_id, job_id in conn.execute(query)}
+            last = {experiment_id: job_id for experiment_id, job_id in conn.execute(query, params)}
         return list(last.items())
 
     def final_events(self, job_ids: list[str], kinds: tuple[str, ...]) -> dict[str, dict]:
@@ -454,41 +439,18 @@ class JobsMixin(StoreBase):
         attempt, for those of `job_ids` that have one (one lean query)."""
         if not job_ids:
             return {}
-        ev, job = JobEventRow.__table__, Job.__table__
-        query = (
-            sa.select(ev.c.job_id, ev.c.payload)
-            .join(job, (job.c.job_id == ev.c.job_id) & (job.c.attempt == ev.c.attempt))
-            .where(ev.c.job_id.in_(job_ids), ev.c.kind.in_(kinds))
-            .order_by(ev.c.seq.desc())
-        )
+        params = {"job_ids": job_ids, "kinds": list(kinds)}
         with self.engine.connect() as conn:
             # Newest seq first, so the dict keeps each job's earliest final event.
-            return {job_id: payload for job_id, payload in conn.execute(query)}
+            return {job_id: payload for job_id, payload in conn.execute(_FINAL_EVENTS, params)}
 
     def run_rows(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """What a finished run is made of, for these (succeeded) jobs: the experiment's id,
         hypothesis, phase, config and delta, the job's final metrics and trainer time."""
         if not job_ids:
             return []
-        exp, res = Experiment.__table__, JobResult.__table__
-        job = Job.__table__
-        query = (
-            sa.select(
-                job.c.job_id,
-                exp.c.id.label("experiment_id"),
-                exp.c.hypothesis_id,
-                exp.c.phase,
-                exp.c.config_delta,
-                exp.c.config,
-                res.c.final_metrics,
-                res.c.trainer_seconds,
-            )
-            .join(exp, exp.c.id == job.c.experiment_id)
-            .join(res, res.c.job_id == job.c.job_id)
-            .where(job.c.job_id.in_(job_ids))
-        )
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return [dict(row._mapping) for row in conn.execute(_RUN_ROWS, {"job_ids": job_ids})]
 
     def _job_by_key(self, idempotency_key: str) -> Job | None:
         with self._db.read() as session:
@@ -542,12 +504,60 @@ _JOB_TO_FINISH = (
     .where(_JOBS.c.job_id == sa.bindparam("job_id"))
     .with_for_update()
 )
-_EXPERIMENT_OF_JOB = sa.select(
-    Experiment.__table__.c.campaign_id, Experiment.__table__.c.phase
-).where(Experiment.__table__.c.id == sa.bindparam("id"))
+# The lean reads every wake-up makes, built once (building a joined SELECT cost about as
+# much as running it).
+_EXPS, _RESULTS, _EVENTS, _CAMPAIGNS = (
+    Experiment.__table__,
+    JobResult.__table__,
+    JobEventRow.__table__,
+    Campaign.__table__,
+)
+_JOB_OWNER = (
+    sa.select(_CAMPAIGNS.c.id, _CAMPAIGNS.c.thread_id, _CAMPAIGNS.c.status)
+    .join(_JOBS, _JOBS.c.campaign_id == _CAMPAIGNS.c.id)
+    .where(_JOBS.c.job_id == sa.bindparam("job_id"))
+)
+_JOB_IDS_IN = sa.select(_JOBS.c.job_id).where(
+    _JOBS.c.job_id.in_(sa.bindparam("job_ids", expanding=True))
+)
+_FINISHED_RUNS = (
+    sa.select(_EXPS.c.id, _JOBS.c.job_id)
+    .join(_JOBS, _JOBS.c.experiment_id == _EXPS.c.id)
+    .join(_RESULTS, _RESULTS.c.job_id == _JOBS.c.job_id)
+    .where(_EXPS.c.campaign_id == sa.bindparam("campaign_id"), _JOBS.c.state == "succeeded")
+    .order_by(_EXPS.c.created_at, _EXPS.c.id, _JOBS.c.created_at, _JOBS.c.job_id)
+)
+_FINISHED_RUNS_OF_PHASE = _FINISHED_RUNS.where(_EXPS.c.phase == sa.bindparam("phase"))
+_FINAL_EVENTS = (
+    sa.select(_EVENTS.c.job_id, _EVENTS.c.payload)
+    .join(_JOBS, (_JOBS.c.job_id == _EVENTS.c.job_id) & (_JOBS.c.attempt == _EVENTS.c.attempt))
+    .where(
+        _EVENTS.c.job_id.in_(sa.bindparam("job_ids", expanding=True)),
+        _EVENTS.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+    )
+    .order_by(_EVENTS.c.seq.desc())
+)
+_RUN_ROWS = (
+    sa.select(
+        _JOBS.c.job_id,
+        _EXPS.c.id.label("experiment_id"),
+        _EXPS.c.hypothesis_id,
+        _EXPS.c.phase,
+        _EXPS.c.config_delta,
+        _EXPS.c.config,
+        _RESULTS.c.final_metrics,
+        _RESULTS.c.trainer_seconds,
+    )
+    .join(_EXPS, _EXPS.c.id == _JOBS.c.experiment_id)
+    .join(_RESULTS, _RESULTS.c.job_id == _JOBS.c.job_id)
+    .where(_JOBS.c.job_id.in_(sa.bindparam("job_ids", expanding=True)))
+)
+_EXPERIMENT_OF_JOB = sa.select(_EXPS.c.campaign_id, _EXPS.c.phase).where(
+    _EXPS.c.id == sa.bindparam("id")
+)
 _CAMPAIGN_TO_PAY = (
-    sa.select(Campaign.__table__.c.id, Campaign.__table__.c.budget_seconds)
-    .where(Campaign.__table__.c.id == sa.bindparam("id"))
+    sa.select(_CAMPAIGNS.c.id, _CAMPAIGNS.c.budget_seconds)
+    .where(_CAMPAIGNS.c.id == sa.bindparam("id"))
     .with_for_update()
 )
 _JOB_BY_KEY = sa.select(_JOBS).where(_JOBS.c.idempotency_key == sa.bindparam("key"))

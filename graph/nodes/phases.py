@@ -295,7 +295,10 @@ def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> 
     trials = [
         r
         for r in runs
-        if r.phase == "exploitation" and len(r.seeds) == 1 and config_key(r.config) not in confirmed
+        if r.phase == "exploitation"
+        and len(r.seeds) == 1
+        # (most rounds come before any confirmation: no trial's key is needed then)
+        and not (confirmed and config_key(r.config) in confirmed)
     ]
     if not trials:
         return None
