@@ -211,14 +211,24 @@ class LedgerMixin(StoreBase):
 def settle_entry(session: Session, job_id: str, used_seconds: float, now: Any) -> LedgerEntry:
     """`settle` inside the caller's write transaction."""
     entry = _compute_entry(session, job_id, lock=True)
-    if entry is None:
-        raise NotFound(f"job {job_id!r} has no budget reservation to settle: reserve() it first")
-    if entry.settled_at is None:
-        entry.charged = float(used_seconds)
-        entry.released = max(0.0, entry.reserved - entry.charged)
+    amounts = settlement(entry, job_id, used_seconds)  # (raises when there is no entry)
+    if entry is not None and amounts is not None:
+        entry.charged, entry.released = amounts
         entry.settled_at = now
         session.add(entry)
     return entry
+
+
+def settlement(entry: Any, job_id: str, used_seconds: float) -> tuple[float, float] | None:
+    """(charged, released) that settle the job's compute entry (an ORM entry or a row with
+    `reserved` and `settled_at`); None when it is settled already. Raises `NotFound` when
+    there is no entry."""
+    if entry is None:
+        raise NotFound(f"job {job_id!r} has no budget reservation to settle: reserve() it first")
+    if entry.settled_at is not None:
+        return None
+    charged = float(used_seconds)
+    return charged, max(0.0, entry.reserved - charged)
 
 
 def _compute_entry(session: Session, job_id: str, *, lock: bool = False) -> LedgerEntry | None:

@@ -22,7 +22,7 @@ from rea.trainers.errors import FAILURE_KINDS
 
 from .db import StoreBase, check_value, fetch, new_id, not_found
 from .errors import BudgetExceeded, DuplicateKey, IllegalTransition, InvalidValue, NotFound
-from .ledger import _check_can_pay, _compute_entry, _same_reservation
+from .ledger import _check_can_pay, _compute_entry, _same_reservation, settlement
 from .tables import (
     EVENT_KINDS,
     JOB_STATES,
@@ -453,9 +453,9 @@ class JobsMixin(StoreBase):
             return [dict(row._mapping) for row in conn.execute(_RUN_ROWS, {"job_ids": job_ids})]
 
     def _job_by_key(self, idempotency_key: str) -> Job | None:
-        with self._db.read() as session:
-            query = select(Job).where(Job.idempotency_key == idempotency_key)
-            return session.exec(query).first()
+        with self.engine.connect() as conn:
+            row = conn.execute(_JOB_BY_KEY, {"key": idempotency_key}).first()
+        return None if row is None else Job(**row._mapping)
 
 
 def _same_job(job: Job, experiment_id: str) -> Job:
@@ -643,16 +643,9 @@ def _check_open_reservation(entry: Any, job_id: str, max_seconds: float) -> None
 
 def _settle_compute(conn: Any, job_id: str, entry: Any, used_seconds: float, now: Any) -> None:
     """`settle_entry` over a row of `_COMPUTE_ENTRY`, in the caller's write transaction."""
-    if entry is None:
-        raise NotFound(f"job {job_id!r} has no budget reservation to settle: reserve() it first")
-    if entry.settled_at is None:
-        charged = float(used_seconds)
+    amounts = settlement(entry, job_id, used_seconds)
+    if amounts is not None:
+        charged, released = amounts
         conn.execute(
-            _SETTLE,
-            {
-                "b_id": entry.id,
-                "b_charged": charged,
-                "b_released": max(0.0, entry.reserved - charged),
-                "b_now": now,
-            },
+            _SETTLE, {"b_id": entry.id, "b_charged": charged, "b_released": released, "b_now": now}
         )
