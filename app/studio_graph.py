@@ -268,7 +268,7 @@ def progress_lines(name: str, state: dict[str, Any], update: dict[str, Any]) -> 
                 f"launched {len(launched)} job(s) ({', '.join(launched)}); sleeping until they "
                 "call back"
             )
-    if name == "ingest" and (event := update.get("event")) and event.get("kind"):
+    if name in ("wait", "ingest") and (event := update.get("event")) and event.get("kind"):
         failure = f" ({event['failure_kind']})" if event.get("failure_kind") else ""
         lines.append(f"job {event['job_id']} {event['kind']}{failure}")
     return lines

@@ -1,16 +1,21 @@
 """The campaign StateGraph. `builder` is the uncompiled graph (for `langgraph dev` / Studio,
 which compile it themselves); `build_graph(checkpointer, store)` compiles it for our runner.
 
-    setup → launch ⇄ wait → ingest ─┬→ debug ⇄ escalate (human) → launch
-                                    └→ analyse ─┬→ insights → research → plan → approve_plan (human) → launch
-                                                 ├→ advance ─┬→ launch           (next phase / round)
-                                                 │           ├→ approve_budget (human) → advance
-                                                 │           └→ report
-                                                 └→ report → propose_launch (human) → END
+    setup → launch ⇄ wait (+ ingest) ─┬→ debug ⇄ escalate (human) → launch
+                                      └→ analyse ─┬→ insights → research → plan → approve_plan (human) → launch
+                                                   ├→ (+ advance) ─┬→ launch     (next phase / round)
+                                                   │               ├→ approve_budget (human) → advance
+                                                   │               └→ report
+                                                   └→ report → propose_launch (human) → END
 
     launch → memorise → wait        advance → memorise → approve_budget
     (only while an analysis's insights are pending: they go to Chroma after the next jobs
     were submitted, or before a human is asked; the report writes any that are left)
+
+A wake-up's steps are few, since each saves a checkpoint (`durability="sync"`, ~1 ms a step):
+`wait` applies the event it was woken with (what the `ingest` node does), and `analyse` plans
+the next batch (what the `advance` node does). Both nodes stay: `advance` runs after a budget
+answer, and either finishes a wake-up saved (crashed) by an older version before it.
 
 Every human step and the job wait are `interrupt()`s, one per node, never inside a loop, with
 no side effect before them; launching is its own node and idempotent.
@@ -52,12 +57,17 @@ def make_builder() -> StateGraph:
     g.add_conditional_edges(
         "memorise", analysis.after_memorise, ["approve_budget", "wait", "analyse"]
     )
-    g.add_edge("wait", "ingest")
-    g.add_conditional_edges("ingest", jobs.after_ingest, ["debug", "launch", "wait", "analyse"])
+    after_event = ["debug", "launch", "wait", "analyse"]
+    g.add_conditional_edges("wait", jobs.after_ingest, after_event)  # wait applies the event
+    g.add_conditional_edges("ingest", jobs.after_ingest, after_event)  # older checkpoints
     after_debug = ["escalate", "debug", "launch", "wait", "analyse"]
     g.add_conditional_edges("debug", debugging.route, after_debug)
     g.add_conditional_edges("escalate", debugging.route, after_debug)
-    g.add_conditional_edges("analyse", analysis.after_analyse, ["insights", "advance", "report"])
+    g.add_conditional_edges(  # analyse plans the next batch too (advance, in its step)
+        "analyse",
+        analysis.after_analyse,
+        ["insights", "report", "memorise", "approve_budget", "launch"],
+    )
     g.add_edge("insights", "research")
     g.add_edge("research", "plan")
     g.add_edge("plan", "approve_plan")

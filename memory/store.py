@@ -50,6 +50,11 @@ from .tables import (
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 _HYP, _EXP = Hypothesis.__table__, Experiment.__table__
+_HYP_DIGEST = (
+    select(_HYP.c.id, _HYP.c.status, _HYP.c.title, _HYP.c.source, _HYP.c.config_delta)
+    .where(_HYP.c.campaign_id == bindparam("campaign_id"))
+    .order_by(_HYP.c.created_at, _HYP.c.id)
+)
 _CAMPAIGN_ID = select(Campaign.id).where(Campaign.id == bindparam("id"))
 _HYP_IDS_IN = select(_HYP.c.id).where(_HYP.c.id.in_(bindparam("ids", expanding=True)))
 _EXPS_IN = select(_EXP).where(_EXP.c.id.in_(bindparam("ids", expanding=True)))
@@ -321,15 +326,9 @@ class ExperimentStore(JobsMixin, LedgerMixin):
     def hypothesis_digest(self, campaign_id: str) -> dict[str, dict[str, Any]]:
         """id -> {"status", "title", "source", "config_delta"} of the campaign's hypotheses, in
         `list_hypotheses`' order: what each round's analysis reads, without the rest of the row
-        (one column query, no ORM objects: a long campaign has a hypothesis per trial)."""
-        h = Hypothesis
-        query = (
-            select(h.id, h.status, h.title, h.source, h.config_delta)
-            .where(h.campaign_id == campaign_id)
-            .order_by(h.created_at, h.id)
-        )
-        with self._db.read() as session:
-            rows = session.exec(query).all()
+        (one prebuilt Core query, no ORM session: a long campaign has a hypothesis per trial)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_HYP_DIGEST, {"campaign_id": campaign_id}).all()
         return {
             hyp_id: {"status": status, "title": title, "source": source, "config_delta": delta}
             for hyp_id, status, title, source, delta in rows

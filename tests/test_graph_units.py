@@ -39,7 +39,12 @@ def test_routes_follow_the_state():
     assert debugging.route({"pending": ["j"]}) == "wait"
     assert debugging.route({}) == "analyse"
     assert analysis.after_analyse({"phase": "baseline"}) == "insights"
-    assert analysis.after_analyse({"phase": "validation"}) == "advance"
+    # analyse plans the next batch in its step: it routes as advance does
+    assert analysis.after_analyse({"phase": "validation"}) == "report"
+    assert analysis.after_analyse({"phase": "validation", "launch": [{"a": 1}]}) == "launch"
+    assert analysis.after_analyse({"phase": "combination", "budget_request": {"a": 1}}) == (
+        "approve_budget"
+    )
     assert analysis.after_analyse({"phase": "baseline", "status": "failed"}) == "report"
     assert phases.after_advance({"budget_request": {"a": 1}}) == "approve_budget"
     assert phases.after_advance({"launch": [{}]}) == "launch"

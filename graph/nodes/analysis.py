@@ -1,5 +1,6 @@
 """After a batch: the analyst compares with the baseline (seed noise), updates hypotheses and
-writes insights; then the phase logic picks the next batch."""
+writes insights; then the phase logic picks the next batch (`phases.advance`, in the same
+step)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
 
 from ..context import CampaignContext, Services, services_of
+from . import phases
 from .common import baseline_id, dataset_traits, note
 
 
@@ -34,11 +36,15 @@ def analyse(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     line = f"{phase}: {won} of {len(result.comparisons)} experiments beat the baseline beyond noise"
     pending = list(state.get("insights_pending") or [])
     pending += [i for i in insight_ids if i not in pending]
-    return {
+    update = {
         "best_experiment_id": _better(runs, state.get("best_experiment_id"), best),
         "notes": note(state, line),
         "insights_pending": pending,
     }
+    # The next batch is planned in this step (`advance`, as its own node after a budget
+    # answer): one checkpoint fewer on every wake-up. A replay re-runs both, and both are
+    # idempotent (fixed verdicts and insight ids; planned rows by their ids).
+    return {**update, **phases.advance({**state, **update}, runtime)}
 
 
 def analyse_runs(
@@ -127,4 +133,6 @@ def _better(runs: dict[str, RunRecord], current: str | None, candidate: str | No
 def after_analyse(state: dict[str, Any]) -> str:
     if state.get("status") == "failed":
         return "report"
-    return "insights" if state.get("phase") == "baseline" else "advance"
+    if state.get("phase") == "baseline":
+        return "insights"
+    return phases.after_advance(state)  # `analyse` ran `advance` too

@@ -1,5 +1,6 @@
-"""Launching and waiting: `launch` submits (idempotently, never interrupts), `wait` only
-interrupts, `ingest` applies the final event the wake delivered."""
+"""Launching and waiting: `launch` submits (idempotently, never interrupts); `wait` interrupts
+until a final event arrives and then applies it (`ingest`) in the same step: nothing precedes
+the interrupt but a read, and applying an event is idempotent."""
 
 from __future__ import annotations
 
@@ -96,23 +97,27 @@ def _affordable(requests: list[dict[str, Any]], room: float) -> tuple[list, list
 
 
 def wait(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
-    """Sleep until a job's final event arrives (the runner or the webhook resumes with it).
+    """Sleep until a job's final event arrives (the runner or the webhook resumes with it),
+    then apply it as `ingest` does, in the same step (one checkpoint fewer on every wake-up).
 
     A final event that arrived while the thread waited on something else (a human, during an
-    escalation) was recorded but woke nobody: it is taken from the store instead of sleeping."""
+    escalation) was recorded but woke nobody: it is taken from the store instead of sleeping.
+    Nothing before the interrupt writes; on resume the node runs again from its start, and the
+    event is applied once the step is saved (a crash before that applies it again: `ingest`
+    and the store's finish are idempotent)."""
     arrived = _recorded_final(services_of(runtime).store, list(state.get("pending") or []))
-    if arrived is not None:
-        return {"event": arrived}
-    value = interrupt(
-        {
-            "type": "job_wait",
-            "campaign_id": state["campaign_id"],
-            "job_ids": list(state.get("pending") or []),
-        },
-        response_schema=JobEvent,
-    )
-    event = value if isinstance(value, JobEvent) else JobEvent.model_validate(value)
-    return {"event": event.model_dump(mode="json")}
+    if arrived is None:
+        value = interrupt(
+            {
+                "type": "job_wait",
+                "campaign_id": state["campaign_id"],
+                "job_ids": list(state.get("pending") or []),
+            },
+            response_schema=JobEvent,
+        )
+        event = value if isinstance(value, JobEvent) else JobEvent.model_validate(value)
+        arrived = event.model_dump(mode="json")
+    return {"event": arrived, **ingest({**state, "event": arrived}, runtime)}
 
 
 def _recorded_final(store: Any, job_ids: list[str]) -> dict[str, Any] | None:
@@ -125,7 +130,8 @@ def _recorded_final(store: Any, job_ids: list[str]) -> dict[str, Any] | None:
 
 
 def ingest(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
-    """Apply the delivered event; a stale one (job not awaited) changes nothing."""
+    """Apply the delivered event; a stale one (job not awaited) changes nothing. `wait` calls
+    it; as a node it only finishes a wake-up saved before `wait` applied events itself."""
     svc = services_of(runtime)
     raw = state.get("event")
     pending = list(state.get("pending") or [])

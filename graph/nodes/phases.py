@@ -23,7 +23,7 @@ from langgraph.types import interrupt
 
 from rea.agents import analyst, planner
 from rea.agents.planner.budget import est_seconds
-from rea.agents.planner.exploit import config_key
+from rea.agents.planner.exploit import run_key
 from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
 from rea.tools.trainer import relative_cost
@@ -289,16 +289,14 @@ def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> 
     """The best one-seed exploitation trial not yet confirmed, if it beat the best validated
     config (or the baseline) on the seed they share."""
     cid = state["campaign_id"]
-    confirmed = {
-        config_key(r.config) for r in runs if r.experiment_id.startswith(f"{cid}-xconfirm")
-    }
+    confirmed = {run_key(r) for r in runs if r.experiment_id.startswith(f"{cid}-xconfirm")}
     trials = [
         r
         for r in runs
         if r.phase == "exploitation"
         and len(r.seeds) == 1
         # (most rounds come before any confirmation: no trial's key is needed then)
-        and not (confirmed and config_key(r.config) in confirmed)
+        and not (confirmed and run_key(r) in confirmed)
     ]
     if not trials:
         return None
