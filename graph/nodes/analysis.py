@@ -44,7 +44,8 @@ def analyse(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
     # The next batch is planned in this step (`advance`, as its own node after a budget
     # answer): one checkpoint fewer on every wake-up. A replay re-runs both, and both are
     # idempotent (fixed verdicts and insight ids; planned rows by their ids).
-    return {**update, **phases.advance({**state, **update}, runtime)}
+    # The runs are what `advance` would load: nothing in between finishes a job.
+    return {**update, **phases.plan_next(svc, {**state, **update}, list(runs.values()))}
 
 
 def analyse_runs(

@@ -47,12 +47,19 @@ from .common import (
 
 def advance(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
     """Plan and request the next batch, or ask for budget, or go to the report."""
-    svc = services_of(runtime)
+    return plan_next(services_of(runtime), state)
+
+
+def plan_next(
+    svc: Services, state: dict[str, Any], runs: list[RunRecord] | None = None
+) -> dict[str, Any]:
+    """`advance`'s work; `runs`: the campaign's finished runs, when the caller (the analysis,
+    in the same step and under the same thread lock) has just loaded them."""
     cid = state["campaign_id"]
     # Read once for the whole step: nothing here changes the campaign row or the ledger
     # before the requests are made.
     view = _View(svc.store.get_campaign(cid), svc.store.budget_status(cid))
-    batch = _next_batch(svc, state, view)
+    batch = _next_batch(svc, state, view, runs)
     if batch is None:
         return {"phase": "report", "launch": []}
     phase, rnd, items = batch
@@ -138,14 +145,15 @@ class _View:
 
 
 def _next_batch(
-    svc: Services, state: dict[str, Any], view: _View
+    svc: Services, state: dict[str, Any], view: _View, runs: list[RunRecord] | None = None
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     phase, rnd = state["phase"], int(state.get("round") or 0)
     steering = view.campaign.steering or {}
     if steering.get("wrap_up"):
         return None  # the human asked to finish: report what exists
     skip = set(steering.get("skip_phases") or [])
-    runs = load_runs(svc.store, state["campaign_id"])
+    if runs is None:
+        runs = load_runs(svc.store, state["campaign_id"])
     if phase == "validation" and "combination" not in skip:
         items = _combination(svc, state, runs, view)
         if items:
