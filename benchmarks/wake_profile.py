@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import pstats
@@ -60,10 +61,11 @@ def time_nodes() -> None:
 
 
 def _timed(name: str, fn: Any) -> Any:
-    def node(*args: Any) -> Any:
+    @functools.wraps(fn)  # LangGraph reads the node's signature (does it take `runtime`?)
+    def node(*args: Any, **kwargs: Any) -> Any:
         began = time.process_time()
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         finally:
             _node_cpu[name] = _node_cpu.get(name, 0.0) + time.process_time() - began
 
