@@ -4,6 +4,7 @@ splits each final event's path from the webhook to the first job it submitted.
 
     .venv/bin/python benchmarks/service_trace.py            # a full service.py run
     .venv/bin/python benchmarks/service_trace.py --quick    # service.py --quick
+    .venv/bin/python benchmarks/service_trace.py --json OUT # also write the split as JSON
 
 Prints, per final event that led to a submission: the webhook handler's `accept_event`
 (recording the event, queueing the wake-up), from its start to the wake-up's start (`deliver`
@@ -68,6 +69,9 @@ def sweeps(lines: list[dict]) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write the split and service.py's JSON"
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="rea-service-trace-"))
     trace, result = work / "trace.jsonl", work / "service.json"
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if not parts["total"]:
         print("no traced wake-up submitted a job: was the tracer loaded?", file=sys.stderr)
         return 1
-    bench_p50 = json.loads(result.read_text())["wake_latency"]["p50_ms"]
+    bench = json.loads(result.read_text())
+    bench_p50 = bench["wake_latency"]["p50_ms"]
     print(f"\n{len(parts['total'])} wake-ups that submitted; service.py's p50 {bench_p50} ms")
     for name, values in parts.items():
         print(
@@ -96,6 +101,18 @@ def main(argv: list[str] | None = None) -> int:
             f"max {max(passes):.1f} ms"
         )
     print(f"(trace and service.py's JSON in {work})")
+    if args.json:
+        summary = {
+            name: {"n": len(v), "p50_ms": statistics.median(v), "p90_ms": percentile(v, 0.9)}
+            for name, v in parts.items()
+        }
+        if passes:
+            summary["sweeper passes"] = {
+                "n": len(passes),
+                "p50_ms": statistics.median(passes),
+                "max_ms": max(passes),
+            }
+        args.json.write_text(json.dumps({"split": summary, "service": bench}, indent=2))
     return 0
 
 

@@ -4,6 +4,7 @@ HTTP, measured in CPU time, so a loaded machine changes the numbers little.
     .venv/bin/python benchmarks/wake_profile.py                  # 3 campaigns, CPU per step
     .venv/bin/python benchmarks/wake_profile.py --profile 25     # + cProfile's top 25 (cumtime)
     .venv/bin/python benchmarks/wake_profile.py --pstats OUT     # save the profile (pstats)
+    .venv/bin/python benchmarks/wake_profile.py --timeline       # + each node's start and end
 
 Campaigns are driven like benchmarks/service.py drives them (the same payloads, one backend
 slot held so nothing trains, plans and budget asks approved), but each final event goes
@@ -48,6 +49,7 @@ NODES = {  # the graph's nodes a wake-up runs: their CPU is reported one by one
     "rea.graph.nodes.phases": ("advance", "plan_next"),
 }
 _node_cpu: dict[str, float] = {}
+_marks: list[tuple[str, float]] = []  # (node< / node> / submit, process CPU) in one wake-up
 
 
 def time_nodes() -> None:
@@ -57,17 +59,21 @@ def time_nodes() -> None:
     for module_name, names in NODES.items():
         module = importlib.import_module(module_name)
         for name in names:
-            setattr(module, name, _timed(name, getattr(module, name)))
+            if hasattr(module, name):  # (an older checkout may lack one: run against it too)
+                setattr(module, name, _timed(name, getattr(module, name)))
 
 
 def _timed(name: str, fn: Any) -> Any:
     @functools.wraps(fn)  # LangGraph reads the node's signature (does it take `runtime`?)
     def node(*args: Any, **kwargs: Any) -> Any:
         began = time.process_time()
+        _marks.append((f"{name}<", began))
         try:
             return fn(*args, **kwargs)
         finally:
-            _node_cpu[name] = _node_cpu.get(name, 0.0) + time.process_time() - began
+            ended = time.process_time()
+            _marks.append((f"{name}>", ended))
+            _node_cpu[name] = _node_cpu.get(name, 0.0) + ended - began
 
     return node
 
@@ -125,6 +131,7 @@ def _wake(runner: Any, final: Any, prof: Any) -> dict[str, Any]:
         out = real_submit(*args, **kw)
         if not submitted:
             submitted.append(time.process_time())
+            _marks.append(("submit", submitted[0]))
         return out
 
     backend.submit = submit
@@ -132,6 +139,7 @@ def _wake(runner: Any, final: Any, prof: Any) -> dict[str, Any]:
         if prof:
             prof.enable()
         _node_cpu.clear()
+        _marks.clear()
         began = time.process_time()
         events.record(runner.services.store, final, same_attempt=True)
         runner.deliver(final, recorded=True)
@@ -142,7 +150,43 @@ def _wake(runner: Any, final: Any, prof: Any) -> dict[str, Any]:
         del backend.submit
     to_submit = 1000 * (submitted[0] - began) if submitted else None
     nodes = {k: 1000 * v for k, v in _node_cpu.items()}
-    return {"to_submit_ms": to_submit, "total_ms": 1000 * (ended - began), "nodes": nodes}
+    timeline = []  # each mark up to the first submission, ms of CPU since the event's record
+    for mark, at in _marks:
+        timeline.append((mark, 1000 * (at - began)))
+        if mark == "submit":
+            break
+    return {
+        "to_submit_ms": to_submit,
+        "total_ms": 1000 * (ended - began),
+        "nodes": nodes,
+        "timeline": timeline,
+    }
+
+
+def timeline(samples: list[dict]) -> list[tuple[str, float, float]]:
+    """The commonest sequence of node starts and ends up to the first submission among the
+    next-exploitation-round wake-ups: (mark, median ms of CPU since the event's record, the
+    median step from the mark before). Between a node's end and the next one's start is
+    LangGraph's step: saving the checkpoint, routing."""
+    rounds = [s["timeline"] for s in samples if s["step"] == "next exploitation round"]
+    if not rounds:
+        return []
+    orders: dict[tuple[str, ...], list[list]] = {}
+    for marks in rounds:
+        orders.setdefault(tuple(m for m, _ in marks), []).append(marks)
+    order, chosen = max(orders.items(), key=lambda item: len(item[1]))
+    out, before = [], [0.0] * len(chosen)
+    for i, mark in enumerate(order):
+        at = [marks[i][1] for marks in chosen]
+        out.append(
+            (
+                mark,
+                statistics.median(at),
+                statistics.median(a - b for a, b in zip(at, before, strict=True)),
+            )
+        )
+        before = at
+    return out
 
 
 def summary(samples: list[dict]) -> dict[str, Any]:
@@ -169,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pstats", type=Path, default=None, help="save the profile (pstats)")
     parser.add_argument("--template", type=Path, default=None, help="cache the template job")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--timeline", action="store_true", help="print the median CPU at each node's start/end"
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="rea-wake-profile-"))
     if args.template and args.template.exists():
@@ -192,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             samples += drive(runner, cid, template, rng, stats)
     result = summary(samples)
     print(json.dumps(result, indent=2))
+    if args.timeline:
+        marks = timeline(samples)
+        n = sum(s["step"] == "next exploitation round" for s in samples)
+        print(f"timeline of the next-round wake-ups (CPU ms since the event's record, n={n}):")
+        for mark, at, step in marks:
+            print(f"  {mark:<12} {at:7.2f}  (+{step:.2f})")
     if args.json:
         args.json.write_text(json.dumps({"summary": result, "samples": samples}, indent=2))
     if stats:  # the exploitation rounds' wake-ups only, per wake-up
