@@ -158,7 +158,9 @@ def test_an_approved_budget_ask_covers_the_step_it_was_for(tmp_path, monkeypatch
     cid = "c-budget"
     store.create_campaign("dcn_v2", "synthetic:tiny", 100.0, thread_id="t-x", campaign_id=cid)
     batch = [{"experiment_id": "e1", "est_seconds": 120.0}]
-    monkeypatch.setattr(phases, "_next_batch", lambda svc, state, view: ("combination", 0, batch))
+    monkeypatch.setattr(
+        phases, "_next_batch", lambda svc, state, view, runs=None: ("combination", 0, batch)
+    )
     monkeypatch.setattr(phases, "_create", lambda svc, state, phase, rnd, items, view: items)
     runtime = SimpleNamespace(context=CampaignContext(services=svc))
     state = {"campaign_id": cid, "phase": "validation", "notes": []}

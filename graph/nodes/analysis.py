@@ -1,6 +1,6 @@
 """After a batch: the analyst compares with the baseline (seed noise), updates hypotheses and
-writes insights; then the phase logic picks the next batch (`phases.advance`, in the same
-step)."""
+writes insights; then the phase logic picks the next batch (`phases.plan_next`, the `advance`
+node's work, in the same step)."""
 
 from __future__ import annotations
 
