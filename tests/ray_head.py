@@ -38,10 +38,17 @@ class RayHead:
     log: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: all bound at once, so the OS cannot hand out one twice (nine
+    ports taken one after another once gave two components the same port, and Ray refused)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @contextmanager
@@ -50,18 +57,19 @@ def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
     ray_bin = Path(sys.executable).parent / "ray"
     # A short path: Ray's unix sockets live under it (107-byte limit).
     temp_dir = Path(tempfile.mkdtemp(prefix="rea-ray-", dir="/tmp"))
-    dash = free_port()
-    ports = {
-        "--port": free_port(),
-        "--dashboard-port": dash,
-        "--ray-client-server-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(),
-        "--runtime-env-agent-port": free_port(),
-        "--metrics-export-port": free_port(),
-        "--node-manager-port": free_port(),
-        "--object-manager-port": free_port(),
-    }
+    flags = [
+        "--port",
+        "--dashboard-port",
+        "--ray-client-server-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+        "--metrics-export-port",
+        "--node-manager-port",
+        "--object-manager-port",
+    ]
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))
+    dash = ports["--dashboard-port"]
     cmd = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
     cmd += ["--dashboard-host=127.0.0.1", f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}"]
     cmd += [f"{flag}={port}" for flag, port in ports.items()]
