@@ -117,7 +117,7 @@ def wait(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, 
         )
         event = value if isinstance(value, JobEvent) else JobEvent.model_validate(value)
         arrived = event.model_dump(mode="json")
-    return {"event": arrived, **ingest({**state, "event": arrived}, runtime)}
+    return ingest({**state, "event": arrived}, runtime)
 
 
 def _recorded_final(store: Any, job_ids: list[str]) -> dict[str, Any] | None:
