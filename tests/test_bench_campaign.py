@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from rea.app import bench_stats as stats
 from rea.app.bench_campaign import BenchSpec, check_spec, repeat_data
 from rea.app.cli import app
+from rea.memory import ExperimentStore
 from rea.tools.search_space import config_from, params_of, search_space
 from rea.tools.trainer import family_knobs
 from rea.trainers.config import MODEL_FAMILIES, config_delta, default_config, parse_config
@@ -170,6 +171,58 @@ def test_writes_the_curve_png_and_bench_json(bench):
     result, out = bench
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "bench.json").read_text())["arms"] == result["arms"]
+
+
+# --- memory-transfer mode: one real run of the agent-transfer arm ------------------------------
+RELATED = "synthetic:tiny?rows=1000&seed=9"
+# More than BUDGET: the first campaign must reach its validation runs however loaded the machine
+# is (the budget is measured seconds), or there is nothing to transfer.
+TRANSFER_BUDGET = 40.0
+
+
+@pytest.fixture(scope="module")
+def transfer(tmp_path_factory):
+    out = tmp_path_factory.mktemp("transfer")
+    (out / "base.json").write_text(json.dumps({"model": "dcn_v2", **SMALL}))
+    args = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--arms", "agent-transfer"]
+    args += ["--budget", str(TRANSFER_BUDGET), "--transfer-from", RELATED, "--eval-seeds", "7"]
+    args += ["--baseline", str(out / "base.json"), "--out", str(out / "run"), "--json"]
+    result = CliRunner().invoke(app, args, env={"REA_BRAIN": "offline"})
+    assert result.exit_code == 0, result.output[-3000:]
+    return json.loads(result.stdout), out / "run"
+
+
+@pytest.mark.slow
+def test_transfer_arm_is_charged_only_for_the_measured_campaign(transfer):
+    result, _ = transfer
+    row = result["repeats_detail"][0]["arms"]["agent-transfer"]
+    pre, measured = row["extra"]["transfer"], row["extra"]["campaign_id"]
+    assert pre["campaign_id"] != measured and pre["data"] == RELATED
+    assert pre["budget_used_seconds"] > 0 and row["used_seconds"] <= TRANSFER_BUDGET
+    # every charged job is one of the measured campaign's experiments, none of the first's
+    assert row["jobs"] and all(f" {measured}-" in job["label"] for job in row["jobs"])
+    assert row["used_seconds"] == pytest.approx(row["extra"]["budget_used_seconds"], abs=0.01)
+
+
+@pytest.mark.slow
+def test_transfer_arm_proposes_what_the_first_campaign_learned(transfer):
+    """The measured campaign's insight agent reads the first campaign's insights from the same
+    home (SQL rows + Chroma): its insight hypotheses cite them and carry their changes."""
+    result, out = transfer
+    row = result["repeats_detail"][0]["arms"]["agent-transfer"]
+    pre, measured = row["extra"]["transfer"]["campaign_id"], row["extra"]["campaign_id"]
+    assert row["extra"]["transfer"]["validated"], "the first campaign learned nothing to transfer"
+    store = ExperimentStore(f"sqlite:///{out / 'repeat-0' / 'agent-transfer' / 'rea.sqlite'}")
+    try:
+        learned = {i.id: i for i in store.list_insights(campaign_id=pre)}
+        hyps = store.list_hypotheses(measured, source="insight")
+        assert learned and hyps, (row["extra"], learned, hyps)
+        for hyp in hyps:
+            cited = [learned[i] for i in hyp.evidence["insight_ids"]]  # KeyError: not the first's
+            assert cited and all(i.outcome == "helped" for i in cited)
+            assert all(i.config_delta == hyp.config_delta for i in cited)
+    finally:
+        store.close()
 
 
 def _cumsum(values):
