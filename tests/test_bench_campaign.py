@@ -113,16 +113,20 @@ def test_cli_reports_a_bad_arm_without_a_traceback():
 BUDGET = 24.0
 
 
+def _bench_cli(out, budget, *args):
+    """`rea bench campaign --json` on TINY from the SMALL baseline, offline: (its JSON, its --out)."""
+    (out / "base.json").write_text(json.dumps({"model": "dcn_v2", **SMALL}))
+    cli = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--budget", str(budget)]
+    cli += ["--baseline", str(out / "base.json"), "--out", str(out / "run"), "--json", *args]
+    result = CliRunner().invoke(app, cli, env={"REA_BRAIN": "offline"})
+    assert result.exit_code == 0, result.output[-3000:]
+    return json.loads(result.stdout), out / "run"
+
+
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    (out / "base.json").write_text(json.dumps({"model": "dcn_v2", **SMALL}))
-    args = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--budget", str(BUDGET)]
-    args += ["--arms", "agent,tpe", "--baseline", str(out / "base.json"), "--eval-seeds", "7,8"]
-    args += ["--out", str(out / "run"), "--json"]
-    result = CliRunner().invoke(app, args, env={"REA_BRAIN": "offline"})
-    assert result.exit_code == 0, result.output[-3000:]
-    return json.loads(result.stdout), out / "run"
+    return _bench_cli(out, BUDGET, "--arms", "agent,tpe", "--eval-seeds", "7,8")
 
 
 @pytest.mark.slow
@@ -183,13 +187,8 @@ TRANSFER_BUDGET = 40.0
 @pytest.fixture(scope="module")
 def transfer(tmp_path_factory):
     out = tmp_path_factory.mktemp("transfer")
-    (out / "base.json").write_text(json.dumps({"model": "dcn_v2", **SMALL}))
-    args = ["bench", "campaign", "--model", "dcn_v2", "--data", TINY, "--arms", "agent-transfer"]
-    args += ["--budget", str(TRANSFER_BUDGET), "--transfer-from", RELATED, "--eval-seeds", "7"]
-    args += ["--baseline", str(out / "base.json"), "--out", str(out / "run"), "--json"]
-    result = CliRunner().invoke(app, args, env={"REA_BRAIN": "offline"})
-    assert result.exit_code == 0, result.output[-3000:]
-    return json.loads(result.stdout), out / "run"
+    args = ["--arms", "agent-transfer", "--transfer-from", RELATED, "--eval-seeds", "7"]
+    return _bench_cli(out, TRANSFER_BUDGET, *args)
 
 
 @pytest.mark.slow
