@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rea.app import bench_stats as stats
-from rea.app.bench_campaign import BenchSpec, check_spec, repeat_data
+from rea.app.bench_campaign import BenchSpec, check_spec, rea_home, repeat_data
 from rea.app.cli import app
 from rea.memory import ExperimentStore
 from rea.tools.search_space import config_from, params_of, search_space
@@ -211,7 +211,8 @@ def test_transfer_arm_proposes_what_the_first_campaign_learned(transfer):
     row = result["repeats_detail"][0]["arms"]["agent-transfer"]
     pre, measured = row["extra"]["transfer"]["campaign_id"], row["extra"]["campaign_id"]
     assert row["extra"]["transfer"]["validated"], "the first campaign learned nothing to transfer"
-    store = ExperimentStore(f"sqlite:///{out / 'repeat-0' / 'agent-transfer' / 'rea.sqlite'}")
+    with rea_home(out / "repeat-0" / "agent-transfer") as settings:  # the arm's own store
+        store = ExperimentStore(settings.resolved_database_url)
     try:
         learned = {i.id: i for i in store.list_insights(campaign_id=pre)}
         hyps = store.list_hypotheses(measured, source="insight")
