@@ -39,17 +39,37 @@ def outcome(tmp_path_factory):
     return summary, ExperimentStore(f"sqlite:///{home}/rea.sqlite")
 
 
+# A one-seed exploitation trial that fails on its own config is a search result, dropped and not
+# retried (test_graph_units); a wide trial can do so without an injected fault. The only injected
+# exploitation fault here is "killed", which is retried, so these are never the drill's.
+DROPPED_KINDS = ("diverged", "nan_loss", "oom", "timeout")
+
+
+def _dropped_trials(store, cid):
+    """The campaign's failed jobs of one-seed exploitation trials that failed on their config."""
+    return [
+        j
+        for j in store.list_jobs(cid, states=("failed",))
+        if j.failure_kind in DROPPED_KINDS
+        and store.get_experiment(j.experiment_id).phase == "exploitation"
+        and "-xconfirm-" not in j.experiment_id
+    ]
+
+
 def test_campaign_finishes_within_budget(outcome):
-    summary, _ = outcome
+    summary, store = outcome
     assert summary["status"] == "completed"
     assert summary["budget_used_seconds"] <= BUDGET
-    assert summary["failures"] == len(FAULTS)
+    dropped = _dropped_trials(store, summary["campaign_id"])
+    assert summary["failures"] == len(FAULTS) + len(dropped)
 
 
 def test_every_failure_kind_was_seen(outcome):
     summary, store = outcome
-    failed = store.list_jobs(summary["campaign_id"], states=("failed",))
-    kinds = sorted(j.failure_kind for j in failed)
+    cid = summary["campaign_id"]
+    dropped = {j.job_id for j in _dropped_trials(store, cid)}
+    failed = store.list_jobs(cid, states=("failed",))
+    kinds = sorted(j.failure_kind for j in failed if j.job_id not in dropped)
     assert kinds == sorted(f.split(":")[2] for f in FAULTS)
 
 
@@ -57,7 +77,11 @@ def test_fixable_failures_were_relaunched_and_succeeded(outcome):
     summary, store = outcome
     cid = summary["campaign_id"]
     jobs = store.list_jobs(cid)
-    for job in (j for j in jobs if j.state == "failed" and j.failure_kind != "data_error"):
+    dropped = {j.job_id for j in _dropped_trials(store, cid)}
+    for job in (j for j in jobs if j.job_id in dropped):  # dropped: never relaunched
+        assert not [j for j in jobs if j.experiment_id == job.experiment_id and j.attempt > 1]
+    failed = (j for j in jobs if j.state == "failed" and j.failure_kind != "data_error")
+    for job in (j for j in failed if j.job_id not in dropped):
         retry = [
             j for j in jobs if j.experiment_id == job.experiment_id and j.attempt == job.attempt + 1
         ]
@@ -67,7 +91,9 @@ def test_fixable_failures_were_relaunched_and_succeeded(outcome):
 def test_fixes_follow_the_runbook(outcome):
     summary, store = outcome
     cid = summary["campaign_id"]
-    by_kind = {j.failure_kind: j for j in store.list_jobs(cid, states=("failed",))}
+    dropped = {j.job_id for j in _dropped_trials(store, cid)}
+    failed = store.list_jobs(cid, states=("failed",))
+    by_kind = {j.failure_kind: j for j in failed if j.job_id not in dropped}
     oom = store.get_experiment(by_kind["oom"].experiment_id).config
     assert oom["batch_size"] < 2048
     nan = store.get_experiment(by_kind["nan_loss"].experiment_id).config
