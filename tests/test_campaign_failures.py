@@ -8,6 +8,7 @@ import json
 import pytest
 from test_campaign_acceptance import BUDGET, DATA_1, WEAK, rea
 
+from rea.graph.nodes.debugging import TRIAL_FAILURES
 from rea.memory import ExperimentStore
 
 pytestmark = pytest.mark.slow
@@ -39,37 +40,34 @@ def outcome(tmp_path_factory):
     return summary, ExperimentStore(f"sqlite:///{home}/rea.sqlite")
 
 
-# A one-seed exploitation trial that fails on its own config is a search result, dropped and not
-# retried (test_graph_units); a wide trial can do so without an injected fault. The only injected
-# exploitation fault here is "killed", which is retried, so these are never the drill's.
-DROPPED_KINDS = ("diverged", "nan_loss", "oom", "timeout")
-
-
-def _dropped_trials(store, cid):
-    """The campaign's failed jobs of one-seed exploitation trials that failed on their config."""
-    return [
-        j
-        for j in store.list_jobs(cid, states=("failed",))
-        if j.failure_kind in DROPPED_KINDS
-        and store.get_experiment(j.experiment_id).phase == "exploitation"
-        and "-xconfirm-" not in j.experiment_id
-    ]
+def _failed(store, cid):
+    """The campaign's failed jobs as (the drill's, dropped trials). A one-seed exploitation
+    trial that fails on its own config is a search result, dropped and not retried (the
+    debugger's TRIAL_FAILURES); a wide trial can do so without an injected fault. The drill's only
+    injected exploitation fault is "killed", which is retried, so a dropped trial is never its."""
+    drill, dropped = [], []
+    for job in store.list_jobs(cid, states=("failed",)):
+        trial = (
+            job.failure_kind in TRIAL_FAILURES
+            and "-xconfirm-" not in job.experiment_id
+            and store.get_experiment(job.experiment_id).phase == "exploitation"
+        )
+        (dropped if trial else drill).append(job)
+    return drill, dropped
 
 
 def test_campaign_finishes_within_budget(outcome):
     summary, store = outcome
     assert summary["status"] == "completed"
     assert summary["budget_used_seconds"] <= BUDGET
-    dropped = _dropped_trials(store, summary["campaign_id"])
+    _, dropped = _failed(store, summary["campaign_id"])
     assert summary["failures"] == len(FAULTS) + len(dropped)
 
 
 def test_every_failure_kind_was_seen(outcome):
     summary, store = outcome
-    cid = summary["campaign_id"]
-    dropped = {j.job_id for j in _dropped_trials(store, cid)}
-    failed = store.list_jobs(cid, states=("failed",))
-    kinds = sorted(j.failure_kind for j in failed if j.job_id not in dropped)
+    drill, _ = _failed(store, summary["campaign_id"])
+    kinds = sorted(j.failure_kind for j in drill)
     assert kinds == sorted(f.split(":")[2] for f in FAULTS)
 
 
@@ -77,11 +75,10 @@ def test_fixable_failures_were_relaunched_and_succeeded(outcome):
     summary, store = outcome
     cid = summary["campaign_id"]
     jobs = store.list_jobs(cid)
-    dropped = {j.job_id for j in _dropped_trials(store, cid)}
-    for job in (j for j in jobs if j.job_id in dropped):  # dropped: never relaunched
+    drill, dropped = _failed(store, cid)
+    for job in dropped:  # never relaunched
         assert not [j for j in jobs if j.experiment_id == job.experiment_id and j.attempt > 1]
-    failed = (j for j in jobs if j.state == "failed" and j.failure_kind != "data_error")
-    for job in (j for j in failed if j.job_id not in dropped):
+    for job in (j for j in drill if j.failure_kind != "data_error"):
         retry = [
             j for j in jobs if j.experiment_id == job.experiment_id and j.attempt == job.attempt + 1
         ]
@@ -91,9 +88,7 @@ def test_fixable_failures_were_relaunched_and_succeeded(outcome):
 def test_fixes_follow_the_runbook(outcome):
     summary, store = outcome
     cid = summary["campaign_id"]
-    dropped = {j.job_id for j in _dropped_trials(store, cid)}
-    failed = store.list_jobs(cid, states=("failed",))
-    by_kind = {j.failure_kind: j for j in failed if j.job_id not in dropped}
+    by_kind = {j.failure_kind: j for j in _failed(store, cid)[0]}
     oom = store.get_experiment(by_kind["oom"].experiment_id).config
     assert oom["batch_size"] < 2048
     nan = store.get_experiment(by_kind["nan_loss"].experiment_id).config
