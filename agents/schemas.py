@@ -55,6 +55,10 @@ class SeedMetrics(BaseModel):
 
     seed: int
     metrics: dict[str, float]
+    curve: list[float] = Field(default_factory=list, description="val NE after each epoch.")
+    pruned_at_epoch: int | None = Field(
+        None, description="The epoch after which a pruning bar stopped the run (None: not pruned)."
+    )
 
 
 class RunRecord(BaseModel):

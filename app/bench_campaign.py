@@ -13,7 +13,10 @@ Arms:
   model, budget and baseline; not charged to the measured budget), then the measured campaign in
   the same REA_HOME, so its memory holds the first campaign's insights;
 * `tpe` / `random`: Optuna TPESampler / RandomSampler over every trainer knob of the family
-  (rea.tools.search_space), seed = the repeat index.
+  (rea.tools.search_space), seed = the repeat index;
+* `tpe-median`: `tpe` whose trials carry the agent's pruning bars (quantile pruning,
+  `rea.agents.planner.pruning`), set from the arm's own finished runs (what an Optuna user adds
+  with a MedianPruner), so the agent's pruning is also measured on TPE.
 
 Model selection is on validation only: an arm's pick is its finished job with the lowest val NE
 within the budget. Then every pick and the baseline are retrained with the same `eval_seeds`
@@ -40,9 +43,10 @@ from typing import Any
 
 import optuna
 
+from rea.agents.planner.pruning import QUANTILE
 from rea.graph.summary import campaign_summary
 from rea.memory import ExperimentStore
-from rea.tools.journal import load_runs
+from rea.tools.journal import load_runs, pruned
 from rea.tools.search_space import describe_space, search_space
 from rea.trainers.backends import LocalBackend
 from rea.trainers.backends.local import default_parallel
@@ -58,7 +62,7 @@ from .campaigns import open_runner
 from .run_cli import yes_approver
 from .settings import Settings
 
-ARMS = ("agent", "agent-transfer", "tpe", "random")
+ARMS = ("agent", "agent-transfer", "tpe", "tpe-median", "random")
 REFERENCE = "tpe"
 EVAL_SEEDS = (1000, 1001, 1002)
 GAIN_TARGET, BUDGET_TARGET = 1.5, 0.5  # the issue's targets: >= 1.5x TPE's gain; <= half budget
@@ -208,8 +212,15 @@ def _agent_extra(runner: Any, cid: str, data: str) -> dict[str, Any]:
         agent_pick=s["best"],
         validated=[v["title"] for v in s["validated"]],
         hypothesis_sources=s["hypothesis_sources"],
+        pruned=pruned_trials(runner.services.store, cid),
     )
     return out
+
+
+def pruned_trials(store: ExperimentStore, campaign_id: str) -> dict[str, Any]:
+    """How many of the campaign's runs a pruning bar stopped, and the trainer-seconds they used."""
+    runs = pruned(load_runs(store, campaign_id))
+    return {"runs": len(runs), "seconds": round(sum(r.trainer_seconds for r in runs), 1)}
 
 
 def agent_trials(store: ExperimentStore, campaign_id: str) -> list[Trial]:
@@ -252,7 +263,7 @@ def run_search(
 ) -> ArmRun:
     """One TPE or random search over the whole trainer space."""
     sampler: optuna.samplers.BaseSampler
-    if arm == "tpe":  # constant liar: two trials in flight must not be proposed alike
+    if arm in ("tpe", "tpe-median"):  # constant liar: two in flight must not be proposed alike
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
@@ -267,9 +278,13 @@ def run_search(
             seed=seed,
             parallel=_parallel(spec, settings),
             progress=progress,
+            prune_quantile=QUANTILE if arm == "tpe-median" else None,
         )
         trials = search.run()
-    return ArmRun(arm, spec.budget, trials, {"sampler": type(sampler).__name__})
+    extra: dict[str, Any] = {"sampler": type(sampler).__name__}
+    if search.prune_quantile is not None:
+        extra["pruned"] = {"runs": search.pruned, "quantile": search.prune_quantile}
+    return ArmRun(arm, spec.budget, trials, extra)
 
 
 def _parallel(spec: BenchSpec, settings: Settings) -> int:

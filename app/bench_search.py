@@ -32,6 +32,7 @@ from typing import Any
 
 import optuna
 
+from rea.agents.planner.pruning import bars_from_curves
 from rea.graph.nodes.common import (
     BASELINE_SHARE,
     MAX_SECONDS_FACTOR,
@@ -44,6 +45,7 @@ from rea.trainers.backends import LocalBackend
 from rea.trainers.config import TrainerConfig, parse_config
 from rea.trainers.errors import ConfigError
 from rea.trainers.events import JobEvent, JobSpec
+from rea.trainers.pruning import Prune
 
 MAX_INVALID_ASKS = 50  # proposals in a row that do not validate before the arm gives up
 MAX_UNPAID = 20  # proposals in a row the rest of the budget cannot pay before the arm ends
@@ -96,6 +98,7 @@ class SearchArm:
         parallel: int,
         progress: Callable[[str], None] = lambda _line: None,
         poll_s: float = 0.2,
+        prune_quantile: float | None = None,
     ):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -109,6 +112,11 @@ class SearchArm:
         self.seconds_per_trial: float | None = None
         self._next: tuple[optuna.Trial | None, str, dict[str, Any]] | None = None
         self._count = self._unpaid = 0
+        # With a quantile: each trial carries the agent's pruning bars, set from the
+        # val-NE curves of this arm's finished runs (`rea.agents.planner.pruning`).
+        self.prune_quantile = prune_quantile
+        self.curves: list[list[float]] = []
+        self.pruned = 0
 
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> list[Trial]:
@@ -184,6 +192,10 @@ class SearchArm:
         self, trial: optuna.Trial | None, label: str, config: dict[str, Any], seconds: float
     ) -> None:
         job_id = f"{label.replace(' ', '-')}-{len(self.trials) + len(self.running)}"
+        bars = None
+        if self.prune_quantile is not None and trial is not None:
+            epochs = parse_config(config).epochs
+            bars = bars_from_curves(self.curves, epochs, quantile=self.prune_quantile)
         spec = JobSpec(
             job_id=job_id,
             campaign_id="bench",
@@ -192,6 +204,7 @@ class SearchArm:
             seed=self.seed,
             max_seconds=seconds,
             output_dir=str(self.backend.job_dir(job_id)),
+            prune=None if bars is None else Prune(val_ne_above=bars),
         )
         self.backend.submit(spec)
         self.backend.poll()
@@ -214,6 +227,9 @@ class SearchArm:
         failure = None if ok else (final.failure.kind if final.failure else "crashed")
         trial = Trial(run.label, run.config, charged, self.charged, 1, metrics, failure)
         self.trials.append(trial)
+        for seed_run in result.get("per_seed") or [] if ok else []:
+            self.curves.append([e["metrics"]["val_ne"] for e in seed_run.get("epochs") or []])
+            self.pruned += seed_run.get("pruned_at_epoch") is not None
         if run.trial is None:  # the baseline
             self.seconds_per_trial = max(0.05, charged)
             self._tell_baseline(trial)

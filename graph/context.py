@@ -42,6 +42,11 @@ class Services:
     # found nothing better than the best so far every trial searches the schema's whole space;
     # the phase ends when the budget cannot pay a round, or after `max_exploit_rounds`.
     max_exploit_rounds: int = 100
+    # One-seed exploitation trials stop (not fail) once their best val NE after an epoch is
+    # worse than this quantile of the campaign's runs at that epoch (`planner.pruning`);
+    # None: every trial trains to its end.
+    prune_quantile: float | None = 0.75
+    prune_min_runs: int = 8  # runs with curves before any bar is set
     confirm_every: int = 5
     exploit_patience: int = 10
 

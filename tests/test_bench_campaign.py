@@ -11,8 +11,10 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
+from rea.agents.planner.pruning import MIN_RUNS
 from rea.app import bench_stats as stats
 from rea.app.bench_campaign import BenchSpec, check_spec, rea_home, repeat_data
+from rea.app.bench_search import SearchArm
 from rea.app.cli import app
 from rea.memory import ExperimentStore
 from rea.tools.search_space import config_from, params_of, search_space
@@ -230,3 +232,40 @@ def _cumsum(values):
     for v in values:
         total += v
         yield total
+
+
+# --- tpe-median: TPE with the agent's median-pruning bars -------------------------------------
+@pytest.mark.slow
+def test_tpe_median_trials_carry_bars_from_the_arms_own_runs(tmp_path):
+    search = SearchArm(
+        optuna.samplers.TPESampler(seed=0, constant_liar=True),
+        search_space("fm"),
+        baseline=parse_config({"model": "fm", "epochs": 3, "embed_dim": 4}),
+        data=TINY,
+        budget=40.0,
+        jobs_root=tmp_path / "jobs",
+        seed=0,
+        parallel=2,
+        prune_quantile=0.5,
+    )
+    trials = search.run()
+    specs = sorted(
+        (json.loads(p.read_text()) for p in (tmp_path / "jobs").glob("*/spec.json")),
+        key=lambda s: int(s["job_id"].rsplit("-", 1)[1]),  # submission order
+    )
+    assert len(specs) == len(trials) > MIN_RUNS + 2
+    assert specs[0]["job_id"].startswith("baseline") and specs[0]["prune"] is None
+    # No bars before MIN_RUNS runs had finished (so none on the first MIN_RUNS submitted).
+    assert all(s["prune"] is None for s in specs[:MIN_RUNS])
+    barred = [s for s in specs if s["prune"]]
+    assert barred, "no trial got bars"
+    for spec in barred:
+        assert len(spec["prune"]["val_ne_above"]) == spec["config"]["epochs"] - 1
+    results = [json.loads(p.read_text()) for p in (tmp_path / "jobs").glob("*/result.json")]
+    stopped = [
+        r
+        for r in results
+        if r["kind"] == "succeeded" and r["result"]["per_seed"][0]["pruned_at_epoch"] is not None
+    ]
+    assert search.pruned == len(stopped)
+    assert sum(t.charged for t in trials) <= 40.0

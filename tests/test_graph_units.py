@@ -363,7 +363,13 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
     monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
     svc = SimpleNamespace(
-        store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3, wide_trials_per_round=1
+        store=None,
+        seeds=(0, 1, 2),
+        brain=None,
+        exploit_trials_per_round=3,
+        wide_trials_per_round=1,
+        prune_quantile=0.75,
+        prune_min_runs=8,
     )
     view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
     state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
@@ -392,6 +398,47 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
     assert costs(need[1] + 0.1) == [full[1]]
 
 
+def test_a_rounds_trials_carry_pruning_bars_once_runs_have_curves(monkeypatch):
+    from types import SimpleNamespace
+
+    from rea.agents.planner import PlannedExperiment
+
+    def plan(brain, *, n_trials, **kw):
+        delta = {"epochs": 4}
+        return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
+
+    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
+    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
+    monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
+    svc = SimpleNamespace(
+        store=None,
+        seeds=(0, 1, 2),
+        brain=None,
+        exploit_trials_per_round=2,
+        wide_trials_per_round=1,
+        prune_quantile=0.5,
+        prune_min_runs=3,
+    )
+    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
+    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
+    runs = _champion()
+    _, _, items = phases._exploit_round(svc, state, runs, 1, view)
+    assert not any("prune" in i for i in items)  # no curves yet: nothing to set bars from
+    curves = [[0.99, 0.97, 0.96], [0.98, 0.95], [0.97, 0.94, 0.93, 0.92]]
+    for i, curve in enumerate(curves):
+        seeds = [SeedMetrics(seed=0, metrics={"val_ne": min(curve)}, curve=curve)]
+        runs.append(_run(f"c-x1-{i}", "exploitation", {0: min(curve)}, lr=0.001))
+        runs[-1] = runs[-1].model_copy(update={"seeds": seeds})
+    _, _, items = phases._exploit_round(svc, state, runs, 2, view)
+    # 4 epochs: bars on epochs 0-2 = the medians of the three runs' best by then
+    expected = {"val_ne_above": [pytest.approx(0.98), pytest.approx(0.95), pytest.approx(0.95)]}
+    assert [i["prune"] for i in items] == [expected, expected]
+    svc.prune_quantile = None
+    _, _, items = phases._exploit_round(svc, state, runs, 3, view)
+    assert not any("prune" in i for i in items)
+
+
 def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
     from types import SimpleNamespace
 
@@ -409,7 +456,13 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
     monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
     monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
     svc = SimpleNamespace(
-        store=None, seeds=(0, 1, 2), brain=None, exploit_trials_per_round=3, wide_trials_per_round=1
+        store=None,
+        seeds=(0, 1, 2),
+        brain=None,
+        exploit_trials_per_round=3,
+        wide_trials_per_round=1,
+        prune_quantile=0.75,
+        prune_min_runs=8,
     )
     view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
     state = {"campaign_id": "c", "best_experiment_id": "c-c0"}

@@ -81,6 +81,28 @@ def test_several_seeds_in_one_job(tmp_path):
     assert result["metrics"]["val_ne"] == pytest.approx(sum(per_seed) / 2)
 
 
+def test_a_pruned_job_succeeds_and_says_where_it_stopped(tmp_path):
+    config = {"model": "fm", "epochs": 4, "batch_size": 256, "early_stopping_patience": 0}
+    spec = make_spec(tmp_path, config=config, prune={"val_ne_above": [None, 0.01]})
+    proc = run_process(spec, tmp_path)
+    assert proc.wait(timeout=120) == 0
+    final = read_result(spec)
+    assert final["kind"] == "succeeded"
+    (run,) = final["result"]["per_seed"]
+    assert run["pruned_at_epoch"] == 1 and len(run["epochs"]) == 2
+    assert [e["kind"] for e in read_events(spec)] == [
+        "started",
+        "progress",
+        "progress",
+        "succeeded",
+    ]
+
+
+def test_a_spec_with_a_bad_pruning_bar_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="must be a positive finite NE"):
+        make_spec(tmp_path, prune={"val_ne_above": [-0.5]})
+
+
 FAULTS = [
     ("oom", {"kind": "oom", "at_step": 2}, "can't allocate memory"),
     ("nan_loss", {"kind": "nan_loss", "at_step": 2}, "loss became nan"),

@@ -8,6 +8,7 @@ import torch
 from rea.trainers.config import MODEL_FAMILIES
 from rea.trainers.data import load_data
 from rea.trainers.errors import ConfigError, Diverged, NanLoss, TrainingTimeout
+from rea.trainers.pruning import Prune
 from rea.trainers.train import train
 
 TINY = "synthetic:tiny?rows=3000&seed=1"
@@ -186,3 +187,28 @@ def test_row_sparse_adam_matches_torch_sparse_adam():
     assert torch.equal(
         ours[60:], run(lambda p, lr: torch.optim.SGD(p, lr=0.0))[60:]
     )  # unused rows stay
+
+
+def test_a_run_behind_its_pruning_bar_stops_there_and_keeps_its_best_epoch(tiny):
+    config = {"model": "fm", "epochs": 5, "batch_size": 256, "early_stopping_patience": 0}
+    full = train(config, tiny)
+    assert len(full.epochs) == 5 and full.pruned_at_epoch is None
+    # A bar nobody clears at epoch 1: the run stops after its second epoch, a success with the
+    # metrics of its best epoch so far (the same run as the full one up to there).
+    pruned = train(config, tiny, prune=Prune(val_ne_above=[None, 0.01, 0.01, 0.01]))
+    assert pruned.pruned_at_epoch == 1 and pruned.stopped_early
+    assert len(pruned.epochs) == 2
+    curve = [e.metrics["val_ne"] for e in pruned.epochs]
+    assert curve == pytest.approx([e.metrics["val_ne"] for e in full.epochs[:2]])
+    assert pruned.metrics["val_ne"] == pytest.approx(min(curve))
+    assert "test_ne" in pruned.metrics
+    # Bars it clears change nothing; a bar on the last epoch is never applied (nothing to save).
+    clear = train(config, tiny, prune=Prune(val_ne_above=[2.0, 2.0, 2.0, 2.0, 0.01]))
+    assert clear.pruned_at_epoch is None and len(clear.epochs) == 5
+    assert clear.metrics["val_ne"] == pytest.approx(full.metrics["val_ne"])
+
+
+@pytest.mark.parametrize("bar", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_pruning_bar_must_be_a_positive_finite_ne(bar):
+    with pytest.raises(ValueError, match=r"val_ne_above\[1\] must be a positive finite NE"):
+        Prune(val_ne_above=[None, bar])

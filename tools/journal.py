@@ -14,8 +14,24 @@ from rea.memory import ExperimentStore
 def seed_metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-seed metrics of a job's `result` (the trainer job's aggregate) for `record_result`."""
     return [
-        {"seed": run["seed"], "metrics": run["metrics"]} for run in result.get("per_seed") or []
+        {
+            "seed": run["seed"],
+            "metrics": run["metrics"],
+            # val NE after each epoch (the planner's pruning bars come from these)
+            "curve": [
+                e["metrics"]["val_ne"]
+                for e in run.get("epochs") or []
+                if "val_ne" in (e.get("metrics") or {})
+            ],
+            "pruned_at_epoch": run.get("pruned_at_epoch"),
+        }
+        for run in result.get("per_seed") or []
     ]
+
+
+def pruned(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs a pruning bar stopped early (`rea.trainers.pruning`)."""
+    return [r for r in runs if any(s.pruned_at_epoch is not None for s in r.seeds)]
 
 
 def load_runs(

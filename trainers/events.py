@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .faults import Fault
+from .pruning import Prune
 
 log = logging.getLogger("rea.trainers.events")
 
@@ -79,6 +80,9 @@ class JobSpec(BaseModel):
     num_threads: int | None = Field(None, ge=1, le=256)
     resources: Resources = Field(default_factory=Resources)
     fault: Fault | None = None
+    prune: Prune | None = Field(
+        None, description="Stop (not fail) once behind these per-epoch val NE bars; every seed."
+    )
 
     @property
     def seed_list(self) -> list[int]:

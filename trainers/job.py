@@ -201,6 +201,7 @@ class _Job:
             fault=self.spec.fault,
             attempt=self.spec.attempt,
             on_epoch=on_epoch,
+            prune=self.spec.prune,
         )
 
 

@@ -38,6 +38,7 @@ from .faults import Fault
 from .metrics import background_entropy, metrics_from_logits, metrics_from_probs
 from .models import build_model
 from .optim import LrSchedule, build_optimizers, loss_fn
+from .pruning import Prune
 
 EVAL_CHUNK = 65_536
 # Diverged: the smoothed training loss exceeds this many times the constant predictor's loss.
@@ -73,6 +74,9 @@ class TrainResult(BaseModel):
     peak_memory_mb: float
     num_params: int
     stopped_early: bool
+    pruned_at_epoch: int | None = Field(
+        None, description="The epoch after which a `Prune` bar stopped the run; null = not pruned."
+    )
     data_info: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -174,9 +178,11 @@ def train(
     fault: Fault | None = None,
     attempt: int = 1,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    prune: Prune | None = None,
 ) -> TrainResult:
     """Train one model. `data` is a data reference (loaded with the config's data keys) or a
-    loaded `CtrData`. `seed` overrides `config.seed`. Raises a `TrainingFailed` subclass,
+    loaded `CtrData`. `seed` overrides `config.seed`; `prune` stops a run that falls behind its
+    bars (`rea.trainers.pruning`). Raises a `TrainingFailed` subclass,
     `ConfigError` or `DataError` on failure."""
     t0 = time.monotonic()
     deadline = t0 + max_seconds if max_seconds else None
@@ -188,7 +194,7 @@ def train(
     active_fault = fault if fault is not None and fault.applies(config, attempt) else None
     try:
         try:
-            run.fit(active_fault, on_epoch)
+            run.fit(active_fault, on_epoch, prune)
         except (torch.OutOfMemoryError, MemoryError) as err:
             raise OutOfMemory(f"out of memory: {err}", step=run.step) from err
         except RuntimeError as err:
@@ -230,9 +236,10 @@ class _Run:
         self.guard = _Guard(background_entropy(data.train.label), deadline)
         self.step, self.epochs, self.best_state = 0, [], None
         self.best_ne, self.best_epoch, self.stopped_early = math.inf, -1, False
+        self.pruned_at_epoch: int | None = None
         self.samples, self.train_seconds = 0, 0.0
 
-    def fit(self, fault: Fault | None, on_epoch) -> None:
+    def fit(self, fault: Fault | None, on_epoch, prune: Prune | None = None) -> None:
         if fault is not None and fault.at_step == 0:
             faults_mod.fire(fault, self.model, self.guard.deadline)
         bad = 0
@@ -250,6 +257,9 @@ class _Run:
             patience = self.config.early_stopping_patience
             if patience and bad >= patience and epoch + 1 < self.config.epochs:
                 self.stopped_early = True
+                break
+            if prune is not None and prune.stops(epoch, self.best_ne, self.config.epochs):
+                self.stopped_early, self.pruned_at_epoch = True, epoch
                 break
 
     def _epoch(self, epoch: int, fault: Fault | None) -> EpochRecord:
@@ -351,6 +361,7 @@ class _Run:
             peak_memory_mb=_peak_memory_mb(self.device),
             num_params=sum(p.numel() for p in self.model.parameters()),
             stopped_early=self.stopped_early,
+            pruned_at_epoch=self.pruned_at_epoch,
             data_info={k: v for k, v in self.data.info.items() if _jsonable(v)},
         )
 

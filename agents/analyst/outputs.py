@@ -88,6 +88,8 @@ class ReportInputs(BaseModel):
     titles: dict[str, str] = Field(default_factory=dict, description="hypothesis id -> title")
     sources: dict[str, str] = Field(default_factory=dict, description="hypothesis id -> source")
     failures: list[FailureNote] = Field(default_factory=list)
+    pruned_trials: int = Field(0, description="Trials a pruning bar stopped early.")
+    pruned_seconds: float = Field(0.0, description="Trainer-seconds those trials used.")
     launch_proposal: dict[str, Any] = Field(default_factory=dict)
     llm_prompt_tokens: int = 0
     llm_completion_tokens: int = 0

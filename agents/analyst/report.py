@@ -160,6 +160,11 @@ def _cost(inputs: ReportInputs) -> str:
         f"| {p.name} | {p.budget_seconds:.1f} | {p.used_seconds:.1f} | {p.trials} |"
         for p in inputs.phases
     ]
+    if inputs.pruned_trials:
+        lines.append(
+            f"\nPruned: {inputs.pruned_trials} exploitation trials stopped early, behind most "
+            f"earlier runs by the same epoch ({inputs.pruned_seconds:.1f} trainer-s used by them)."
+        )
     tokens = inputs.llm_prompt_tokens + inputs.llm_completion_tokens
     lines.append(
         f"\nLLM tokens: {inputs.llm_prompt_tokens} prompt + {inputs.llm_completion_tokens} "

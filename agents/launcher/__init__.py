@@ -153,6 +153,7 @@ def _spec(exp: Experiment, request: LaunchRequest, target: _Target) -> JobSpec:
         callback_url=(target.callback_url or "").replace("{job_id}", request.job_id) or None,
         num_threads=request.num_threads,
         fault=request.fault,
+        prune=request.prune,
     )
 
 

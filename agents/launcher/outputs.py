@@ -18,6 +18,10 @@ class LaunchRequest(BaseModel):
     max_seconds: float = Field(gt=0, description="Budget seconds to reserve for the job.")
     fault: dict[str, Any] | None = Field(None, description="A fault to inject (tests, drills).")
     num_threads: int = Field(1, ge=1, le=256)
+    prune: dict[str, Any] | None = Field(
+        None,
+        description="Per-epoch val NE bars the job stops behind (`rea.trainers.pruning.Prune`).",
+    )
 
     @property
     def job_id(self) -> str:

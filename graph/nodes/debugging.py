@@ -123,7 +123,7 @@ def _retry(svc: Services, job: Any, exp: Any, fixed: dict[str, Any] | None) -> d
         "experiment_id": exp.id,
         "attempt": job.attempt + 1,
         "max_seconds": 0.0,
-        "fault": _spec_fault(job.output_dir),
+        **_spec_kept(job.output_dir),
     }
 
 
@@ -145,12 +145,17 @@ def _failure_of(svc: Services, job_id: str, attempt: int) -> Failure:
     return Failure(kind=job.failure_kind or "crashed", message=job.failure_message or "")
 
 
-def _spec_fault(output_dir: str | None) -> dict[str, Any] | None:
-    """The injected fault of the failed attempt, kept for the next one (a drill's fault decides
-    by itself, through its `attempts` and `when`, whether it fires again)."""
+def _spec_kept(output_dir: str | None) -> dict[str, Any]:
+    """What the failed attempt's spec carries over to the next one: its injected fault (a
+    drill's fault decides by itself, through its `attempts` and `when`, whether it fires again)
+    and its pruning bars."""
     if not output_dir or not (Path(output_dir) / "spec.json").exists():
-        return None
-    return json.loads((Path(output_dir) / "spec.json").read_text()).get("fault")
+        return {"fault": None}
+    spec = json.loads((Path(output_dir) / "spec.json").read_text())
+    kept = {"fault": spec.get("fault")}
+    if spec.get("prune"):
+        kept["prune"] = spec["prune"]
+    return kept
 
 
 # Failures an exploitation trial's config causes: the trial is dropped, not debugged.

@@ -24,6 +24,7 @@ from langgraph.types import interrupt
 from rea.agents import analyst, planner
 from rea.agents.planner.budget import est_seconds
 from rea.agents.planner.exploit import run_key
+from rea.agents.planner.pruning import prune_bars
 from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
 from rea.tools.trainer import relative_cost
@@ -276,6 +277,16 @@ def _exploit_round(
         change = config_delta(apply_delta(best.config, {}), trial)
         per_seed = best.trainer_seconds / max(1, len(best.seeds))
         item["est_seconds"] = est_seconds(per_seed, relative_cost(best.config, change), 1)
+        if svc.prune_quantile is not None:  # stop a trial once it is behind most runs so far
+            bars = prune_bars(
+                runs,
+                svc.seeds[0],
+                trial.epochs,
+                quantile=svc.prune_quantile,
+                min_runs=svc.prune_min_runs,
+            )
+            if bars is not None:
+                item["prune"] = {"val_ne_above": bars}
     # Keep enough to confirm the current challenger with every seed; without a challenger the
     # whole rest may go to trials. A trial counts what the launch node needs to start it.
     # A confirmation the budget cannot pay even now never will be: nothing is kept for it.
@@ -393,6 +404,7 @@ def _create(
                     "max_seconds": seconds,
                     "est_seconds": float(item["est_seconds"]),
                     "fault": fault,
+                    **({"prune": item["prune"]} if item.get("prune") else {}),
                 }
             )
     return requests

@@ -47,6 +47,8 @@ def insights(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[s
 def research_node(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
     """Hypotheses from the research library (technique cards with citations)."""
     svc = services_of(runtime)
+    if svc.research is None:  # Services without a library (its documented default)
+        return {"notes": note(state, "research agent: no research library; 0 hypotheses")}
     campaign = svc.store.get_campaign(state["campaign_id"])
     found = research.propose(
         svc.brain,

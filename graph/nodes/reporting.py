@@ -9,7 +9,7 @@ from langgraph.types import interrupt
 
 from rea.agents import analyst
 from rea.agents.brain import Brain
-from rea.tools.journal import load_runs
+from rea.tools.journal import load_runs, pruned
 
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
@@ -93,6 +93,7 @@ def _inputs(
             singles=singles,
         ).interactions
     status = svc.store.budget_status(cid)
+    stopped = pruned(list(runs.values()))
     return analyst.ReportInputs(
         campaign_id=cid,
         model=campaign.model,
@@ -108,6 +109,8 @@ def _inputs(
         titles={h: v.title for h, v in hyps.items()},
         sources={h: v.source for h, v in hyps.items()},
         failures=_failures(svc, cid),
+        pruned_trials=len(stopped),
+        pruned_seconds=sum(r.trainer_seconds for r in stopped),
         launch_proposal=analyst.launch_proposal(base, best, comparison),
     )
 
