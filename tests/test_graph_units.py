@@ -344,10 +344,32 @@ def test_a_retry_goes_before_requests_still_waiting_for_budget(tmp_path):
     ]
 
 
+def _round_services(monkeypatch, plan, **overrides):
+    """`_exploit_round`'s surroundings with `plan` as the planner (2 s per seed, no challenger,
+    1000 s to spend): its services (`overrides` replace fields), view and state."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
+    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
+    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
+    monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
+    fields = dict(
+        store=None,
+        seeds=(0, 1, 2),
+        brain=None,
+        exploit_trials_per_round=3,
+        wide_trials_per_round=1,
+        prune_quantile=0.75,
+        prune_min_runs=8,
+    )
+    svc = SimpleNamespace(**{**fields, **overrides})
+    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
+    return svc, view, {"campaign_id": "c", "best_experiment_id": "c-c0"}
+
+
 def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatch):
     """A costly proposal (the wide space can ask for 20 epochs) does not end the phase when a
     cheaper trial of the same round fits; the round is dropped only when none does."""
-    from types import SimpleNamespace
 
     from rea.agents.planner import PlannedExperiment
 
@@ -359,20 +381,7 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
         deltas = [{"epochs": 20}, {"lr": 0.003}, {"epochs": 10}][:n_trials]
         return [PlannedExperiment(title="t", config_delta=d, seeds=[0], est_seconds=1.0) for d in deltas], None  # fmt: skip
 
-    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
-    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
-    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
-    svc = SimpleNamespace(
-        store=None,
-        seeds=(0, 1, 2),
-        brain=None,
-        exploit_trials_per_round=3,
-        wide_trials_per_round=1,
-        prune_quantile=0.75,
-        prune_min_runs=8,
-    )
-    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
-    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
+    svc, view, state = _round_services(monkeypatch, plan)  # (no curves in these runs: no bars)
 
     def costs(room: float) -> list[float] | None:
         monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: room)
@@ -399,7 +408,6 @@ def test_an_exploitation_round_launches_the_trials_the_budget_can_pay(monkeypatc
 
 
 def test_a_rounds_trials_carry_pruning_bars_once_runs_have_curves(monkeypatch):
-    from types import SimpleNamespace
 
     from rea.agents.planner import PlannedExperiment
 
@@ -407,21 +415,9 @@ def test_a_rounds_trials_carry_pruning_bars_once_runs_have_curves(monkeypatch):
         delta = {"epochs": 4}
         return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
 
-    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
-    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
-    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
-    monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
-    svc = SimpleNamespace(
-        store=None,
-        seeds=(0, 1, 2),
-        brain=None,
-        exploit_trials_per_round=2,
-        wide_trials_per_round=1,
-        prune_quantile=0.5,
-        prune_min_runs=3,
+    svc, view, state = _round_services(
+        monkeypatch, plan, exploit_trials_per_round=2, prune_quantile=0.5, prune_min_runs=3
     )
-    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
-    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
     runs = _champion()
     _, _, items = phases._exploit_round(svc, state, runs, 1, view)
     assert not any("prune" in i for i in items)  # no curves yet: nothing to set bars from
@@ -440,7 +436,6 @@ def test_a_rounds_trials_carry_pruning_bars_once_runs_have_curves(monkeypatch):
 
 
 def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
-    from types import SimpleNamespace
 
     from rea.agents.planner import PlannedExperiment
 
@@ -451,21 +446,7 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
         delta = {"dropout": 0.5 if wide else 0.1}
         return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
 
-    monkeypatch.setattr(phases.planner, "plan_exploitation", plan)
-    monkeypatch.setattr(phases, "seconds_per_seed", lambda store, cid, runs=None: 2.0)
-    monkeypatch.setattr(phases, "_challenger", lambda svc, state, runs: None)
-    monkeypatch.setattr(phases, "spendable", lambda store, cid, budget: 1000.0)
-    svc = SimpleNamespace(
-        store=None,
-        seeds=(0, 1, 2),
-        brain=None,
-        exploit_trials_per_round=3,
-        wide_trials_per_round=1,
-        prune_quantile=0.75,
-        prune_min_runs=8,
-    )
-    view = phases._View(campaign=SimpleNamespace(baseline_config={"model": "dcn_v2"}), budget=None)
-    state = {"campaign_id": "c", "best_experiment_id": "c-c0"}
+    svc, view, state = _round_services(monkeypatch, plan)
     _, rnd, items = phases._exploit_round(svc, state, _champion(), 4, view)
     assert calls == [(False, 2, 4), (True, 1, 4)] and rnd == 4
     assert [i["config_delta"]["dropout"] for i in items] == [0.1, 0.1, 0.5]  # local ones first

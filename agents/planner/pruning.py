@@ -32,7 +32,7 @@ def best_by_epoch(curve: Sequence[float], epoch: int) -> float:
     return min(curve[: epoch + 1])
 
 
-def _quantile(values: list[float], q: float) -> float:
+def quantile_of(values: list[float], q: float) -> float:
     """Linear-interpolated quantile (numpy's default) of a non-empty list."""
     ordered = sorted(values)
     pos = q * (len(ordered) - 1)
@@ -74,5 +74,5 @@ def bars_from_curves(
         return None
     bars: list[float | None] = [None] * warmup_epochs
     for epoch in range(warmup_epochs, epochs - 1):
-        bars.append(_quantile([best_by_epoch(c, epoch) for c in curves], quantile))
+        bars.append(quantile_of([best_by_epoch(c, epoch) for c in curves], quantile))
     return bars
