@@ -13,6 +13,7 @@ from rea.agents.brain import Brain
 from rea.agents.research import prompts as research_prompts
 from rea.agents.research import propose, propose_offline
 from rea.agents.research.offline import card_prior, card_score, queries
+from rea.agents.research.symptoms import SYMPTOM_BONUS
 from rea.agents.schemas import HypothesisSet
 from rea.memory.chroma import open_chroma
 from rea.memory.embeddings import MiniLMEmbedder
@@ -64,6 +65,23 @@ def test_offline_proposals_are_cited_applicable_and_valid(library):
         assert hyp.relative_cost == card.cost and hyp.prior_gain_pct == card_prior(card) > 0
     assert max(Counter(h.evidence["area"] for h in out.hypotheses).values()) <= 2  # diverse
     assert out.hypotheses[0].prior_gain_pct == max(h.prior_gain_pct for h in out.hypotheses)
+
+
+def test_a_fix_for_a_mis_set_knob_gets_a_higher_prior_and_is_validated_first(library):
+    # A learning rate 10x under deepfm's usual one: a card raising it addresses a symptom.
+    weak = {**BASELINE, "lr": 0.0003}
+    out = offline(library, baseline=weak)
+    fixes = [h for h in out.hypotheses if h.config_delta.get("lr", 0) > weak["lr"]]
+    others = [h for h in out.hypotheses if h not in fixes]
+    assert fixes and others
+    for hyp in fixes:
+        card = CARDS[hyp.evidence["card_id"]]
+        assert hyp.prior_gain_pct == pytest.approx(SYMPTOM_BONUS * card_prior(card))
+        assert "far from the family's usual one" in hyp.rationale
+    for hyp in others:
+        assert hyp.prior_gain_pct == card_prior(CARDS[hyp.evidence["card_id"]])
+    best = max(out.hypotheses, key=lambda h: h.prior_gain_pct / h.relative_cost)
+    assert best in fixes  # what the planner validates first
 
 
 def test_excluded_applied_and_worse_cards_are_never_proposed(library):

@@ -2,8 +2,8 @@
 is clearly behind (the multi-fidelity idea of median pruning and successive halving: a hopeless
 config gives back the rest of its budget after an epoch or two instead of training to the end).
 
-The job does not decide what "behind" means; whoever launches it does (the planner sets the bars
-from the campaign's earlier runs, `rea.agents.planner.pruning`). A pruned run is not a failure:
+The job does not decide what "behind" means; whoever launches it does (the campaign's planner
+sets the bars from its earlier runs; see docs/agent.md). A pruned run is not a failure:
 it ends like one that stopped early on its own, with its best epoch's metrics, and says at which
 epoch it was stopped (`TrainResult.pruned_at_epoch`).
 

@@ -8,6 +8,8 @@
    (symptoms.py: a learning rate 3x too low, tiny embeddings, too few epochs), and pick
    greedily, discounting each further card from an already chosen area by 0.6 (so three dropout
    rates do not crowd out a schedule).
+4. A hypothesis' prior gain is the card's, x4 for a symptom fix as in 3, so the planner (best
+   prior gain per cost first, as many as the validation share holds) validates it first.
 """
 
 from __future__ import annotations
@@ -112,16 +114,24 @@ def pick(
     return chosen
 
 
-def to_proposal(card: ResearchCard, delta: dict[str, Any]) -> HypothesisProposal:
+def to_proposal(
+    card: ResearchCard, delta: dict[str, Any], boost: float = 1.0
+) -> HypothesisProposal:
+    """The card as a hypothesis; `boost` (the symptom bonus) scales its prior gain, so a fix for
+    a knob the baseline has far from its usual value is validated first (the planner runs
+    hypotheses in order of prior gain per cost, as many as its validation share holds)."""
     size = f"{card.expected_size} ({SIZE_TEXT[card.expected_size]} NE)"
+    why = f"Helps when {card.helps_when[0].lower()}{card.helps_when[1:]}"
+    if boost > 1.0:
+        why += " The baseline's value of this knob is far from the family's usual one."
     return HypothesisProposal(
         title=card.title[:160],
         source="research",
-        rationale=f"Helps when {card.helps_when[0].lower()}{card.helps_when[1:]}",
+        rationale=why,
         config_delta=delta,
         evidence={"card_id": card.id, "citation": card.citation.short(), "area": card.area},
         expected_effect=f"{card.expected_direction}, {size}",
-        prior_gain_pct=round(card_prior(card), 4),
+        prior_gain_pct=round(card_prior(card) * boost, 4),
         relative_cost=card.cost,
     )
 
@@ -138,7 +148,8 @@ def propose_offline(
     """Up to `k` card-backed hypotheses, best first (see the module docstring)."""
     base = as_config(baseline_config)
     found = candidates(library, base, model, dataset, exclude_cards)
-    hyps = [to_proposal(card, delta) for card, delta in pick(found, k)]
+    off = symptoms(base)
+    hyps = [to_proposal(card, delta, bonus(delta, base, off)) for card, delta in pick(found, k)]
     areas = ", ".join(sorted({h.evidence["area"] for h in hyps})) or "none"
     summary = (
         f"{len(hyps)} technique(s) from {len(found)} applicable research cards for {model} "
