@@ -39,6 +39,7 @@ from rea.graph.nodes.common import (
     MIN_JOB_SECONDS,
     RESERVE_FRACTION,
 )
+from rea.tools.journal import seed_metrics
 from rea.tools.search_space import Knob, config_from, params_of
 from rea.tools.trainer import relative_cost
 from rea.trainers.backends import LocalBackend
@@ -227,9 +228,9 @@ class SearchArm:
         failure = None if ok else (final.failure.kind if final.failure else "crashed")
         trial = Trial(run.label, run.config, charged, self.charged, 1, metrics, failure)
         self.trials.append(trial)
-        for seed_run in result.get("per_seed") or [] if ok else []:
-            self.curves.append([e["metrics"]["val_ne"] for e in seed_run.get("epochs") or []])
-            self.pruned += seed_run.get("pruned_at_epoch") is not None
+        for seed_run in seed_metrics(result) if ok else []:  # curves as the agent's journal keeps
+            self.curves.append(seed_run["curve"])
+            self.pruned += seed_run["pruned_at_epoch"] is not None
         if run.trial is None:  # the baseline
             self.seconds_per_trial = max(0.05, charged)
             self._tell_baseline(trial)
