@@ -7,6 +7,7 @@ from scripted_model import ScriptedToolModel, structured
 
 from rea.agents.analyst import (
     FailureNote,
+    PhaseConcurrency,
     PhaseCost,
     ReportInputs,
     compare,
@@ -67,6 +68,10 @@ def inputs() -> ReportInputs:
         sources={"h1": "insight", "h2": "research", "h3": "llm"},
         failures=[FailureNote(job_id="j-7", kind="oom", action="relaunched with batch_size=1024")],
         launch_proposal=launch_proposal(base, e4, comps[3]),
+        concurrency=[
+            PhaseConcurrency(name="validation", seconds_running={2: 90.0, 1: 10.0}),
+            PhaseConcurrency(name="exploitation", seconds_running={2: 30.0, 1: 60.0, 0: 10.0}),
+        ],
     )
 
 
@@ -99,6 +104,9 @@ def test_offline_report_has_the_numbers_and_the_plots(tmp_path, inputs):
     assert "h1 + h2 is additive" in text
     assert '"lr": 0.0004' in text and "LLM tokens: none" in text
     assert "written by: the template" in text
+    assert "| phase | wall s | mean at once | 0 running | 1 running | 2 running |" in text
+    assert "| validation | 100.0 | 1.90 | 0 % | 10 % | 90 % |" in text
+    assert "| exploitation | 100.0 | 1.20 | 10 % | 60 % | 30 % |" in text
 
 
 def test_llm_narrative_is_used_and_an_invalid_one_falls_back(tmp_path, inputs):

@@ -92,7 +92,16 @@ def test_a_pruned_trial_is_a_stored_success_and_never_relaunched(campaign):
         attempts = [j for j in jobs if j.experiment_id == run.experiment_id]
         assert [(j.attempt, j.state) for j in attempts] == [(1, "succeeded")]
     (report,) = (home / "reports").rglob("*.md")
-    assert f"Pruned: {len(pruned)} exploitation trials stopped early" in report.read_text()
+    text = report.read_text()
+    assert f"Pruned: {len(pruned)} exploitation trials stopped early" in text
+    # Jobs at once: the exploitation row's wall time is its first job's start to its last end.
+    spans = [
+        (j.started_at.timestamp(), j.finished_at.timestamp())
+        for j in jobs
+        if store.get_experiment(j.experiment_id).phase == "exploitation"
+    ]
+    wall = max(b for _, b in spans) - min(a for a, _ in spans)
+    assert f"| exploitation | {wall:.1f} | " in text
     status = store.budget_status(cid)
     assert 0 < status.charged_seconds <= BUDGET
     assert status.reserved_seconds == pytest.approx(0.0, abs=1e-6)

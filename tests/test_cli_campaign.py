@@ -5,6 +5,9 @@ prints the report. Also: clear errors for bad input."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from test_campaign_acceptance import DATA_1, WEAK, rea
@@ -55,3 +58,20 @@ def test_bad_input_is_a_clear_error(tmp_path, args, message):
     proc = rea(tmp_path / "home", "run", *merged)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_status_starts_without_torch(tmp_path):
+    """Only `rea train` and the jobs train: `rea status` (and approve, report, serve, which
+    share its imports) must not pay seconds of start-up for torch or Chroma."""
+    code = (
+        "import sys\n"
+        "from rea.app.cli import main\n"
+        "sys.argv = ['rea', 'status', '--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted(m for m in ('torch', 'chromadb') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "REA_HOME": str(tmp_path / "home"), "REA_BRAIN": "offline"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    campaigns, loaded = proc.stdout.strip().rsplit("\n", 1)
+    assert json.loads(campaigns) == [] and loaded == "[]"

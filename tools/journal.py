@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -32,6 +33,19 @@ def seed_metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
 def pruned(runs: list[RunRecord]) -> list[RunRecord]:
     """The runs a pruning bar stopped early (`rea.trainers.pruning`)."""
     return [r for r in runs if any(s.pruned_at_epoch is not None for s in r.seeds)]
+
+
+def concurrency(spans: Iterable[tuple[float, float]]) -> dict[int, float]:
+    """Seconds during which n of these (start, end) spans ran at once, for each n, from the
+    first start to the last end (n = 0: a gap between them). An empty list gives {}."""
+    edges = sorted((t, d) for a, b in spans for t, d in ((a, 1), (max(a, b), -1)))
+    out: dict[int, float] = {}
+    running, last = 0, None
+    for t, d in edges:  # at equal times an end (-1) sorts first: touching spans do not overlap
+        if last is not None and t > last:
+            out[running] = out.get(running, 0.0) + t - last
+        running, last = running + d, t
+    return out
 
 
 def load_runs(

@@ -16,6 +16,7 @@ from .insights import index_insights as index_insights
 from .insights import write_insights as write_insights
 from .outputs import FailureNote as FailureNote
 from .outputs import PhaseAnalysis as PhaseAnalysis
+from .outputs import PhaseConcurrency as PhaseConcurrency
 from .outputs import PhaseCost as PhaseCost
 from .outputs import ReportInputs as ReportInputs
 from .phase import analyse_phase as analyse_phase

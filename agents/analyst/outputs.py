@@ -63,6 +63,26 @@ class PhaseCost(BaseModel):
     trials: int = 0
 
 
+class PhaseConcurrency(BaseModel):
+    """How many of a phase's jobs ran at once, from its first job's start to its last one's end
+    (the times the journal recorded them starting and finishing)."""
+
+    name: str
+    seconds_running: dict[int, float] = Field(
+        default_factory=dict, description="n jobs running at once -> wall seconds"
+    )
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(self.seconds_running.values())
+
+    @property
+    def mean_running(self) -> float:
+        """Job-seconds per wall second: the jobs' mean concurrency."""
+        wall = self.wall_seconds
+        return sum(n * s for n, s in self.seconds_running.items()) / wall if wall else 0.0
+
+
 class FailureNote(BaseModel):
     """A failed job and what the debugger did about it."""
 
@@ -90,6 +110,7 @@ class ReportInputs(BaseModel):
     failures: list[FailureNote] = Field(default_factory=list)
     pruned_trials: int = Field(0, description="Trials a pruning bar stopped early.")
     pruned_seconds: float = Field(0.0, description="Trainer-seconds those trials used.")
+    concurrency: list[PhaseConcurrency] = Field(default_factory=list)
     launch_proposal: dict[str, Any] = Field(default_factory=dict)
     llm_prompt_tokens: int = 0
     llm_completion_tokens: int = 0

@@ -165,6 +165,7 @@ def _cost(inputs: ReportInputs) -> str:
             f"\nPruned: {inputs.pruned_trials} exploitation trials stopped early, behind most "
             f"earlier runs by the same epoch ({inputs.pruned_seconds:.1f} trainer-s used by them)."
         )
+    lines += _concurrency(inputs)
     tokens = inputs.llm_prompt_tokens + inputs.llm_completion_tokens
     lines.append(
         f"\nLLM tokens: {inputs.llm_prompt_tokens} prompt + {inputs.llm_completion_tokens} "
@@ -174,6 +175,33 @@ def _cost(inputs: ReportInputs) -> str:
     )
     lines.append(f"\n![budget per phase]({PLOTS['budget']})")
     return "\n".join(lines)
+
+
+def _concurrency(inputs: ReportInputs) -> list[str]:
+    """Jobs at once per phase: where job slots stood idle (a round waiting on its slowest
+    trial, a confirmation running alone) is wall-clock time the budget does not show."""
+    rows = [p for p in inputs.concurrency if p.wall_seconds > 0]
+    if not rows:
+        return []
+    most = max(n for p in rows for n in p.seconds_running)
+    lines = [
+        "",
+        "Jobs running at once (share of each phase's wall time, from its first job's start to "
+        "its last one's end):",
+        "",
+        "| phase | wall s | mean at once | "
+        + " | ".join(f"{n} running" for n in range(most + 1))
+        + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in range(most + 1)) + " |",
+    ]
+    for p in rows:
+        shares = (p.seconds_running.get(n, 0.0) / p.wall_seconds for n in range(most + 1))
+        lines.append(
+            f"| {p.name} | {p.wall_seconds:.1f} | {p.mean_running:.2f} | "
+            + " | ".join(f"{100 * x:.0f} %" for x in shares)
+            + " |"
+        )
+    return lines
 
 
 def _failures(inputs: ReportInputs) -> str:
