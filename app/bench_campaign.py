@@ -51,19 +51,18 @@ from rea.tools.search_space import describe_space, search_space
 from rea.trainers.backends import LocalBackend
 from rea.trainers.backends.local import default_parallel
 from rea.trainers.config import TrainerConfig, config_delta, parse_config
+from rea.trainers.data.loader import load_data
 from rea.trainers.data.refs import parse_ref
 from rea.trainers.errors import ConfigError
 from rea.trainers.events import JobSpec
 
 from . import bench_stats as stats
+from .bench_arms import ARMS, EVAL_SEEDS, REFERENCE
 from .bench_search import SearchArm, Trial
 from .campaigns import open_runner
 from .run_cli import yes_approver
 from .settings import Settings
 
-ARMS = ("agent", "agent-transfer", "tpe", "tpe-median", "random")
-REFERENCE = "tpe"
-EVAL_SEEDS = (1000, 1001, 1002)
 GAIN_TARGET, BUDGET_TARGET = 1.5, 0.5  # the issue's targets: >= 1.5x TPE's gain; <= half budget
 Progress = Callable[[str], None]
 
@@ -301,10 +300,6 @@ def share_cache(home: Path, shared: Path) -> None:
 
 def warm_cache(spec: BenchSpec, data: str, shared: Path) -> None:
     """Load the repeat's data once with the baseline's data params into the shared cache."""
-    # Imported here: the loader pulls in torch, which `rea status` and `rea serve` (the CLI
-    # imports this module) do not need; it would add seconds to their start-up.
-    from rea.trainers.data.loader import load_data
-
     load_data(data, **spec.baseline_config().data_params, cache_dir=shared / "data")
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from rea.trainers.errors import ConfigError, ReaError
 
-from .bench_campaign import ARMS, EVAL_SEEDS, REFERENCE, BenchSpec, run_bench
+from .bench_arms import ARMS, EVAL_SEEDS, REFERENCE
 from .settings import Settings
 
 bench_app = typer.Typer(
@@ -91,6 +91,8 @@ def campaign_cmd(
 ) -> None:
     """Run each arm from the same baseline with the same budget, data and split; report each
     arm's gain over the baseline, paired comparisons with the TPE arm, and a curve plot."""
+    from .bench_campaign import BenchSpec, run_bench  # (the other commands start without it)
+
     try:
         spec = BenchSpec(
             model=model,

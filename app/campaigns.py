@@ -62,6 +62,7 @@ def services_from(
         brain=brain or brain_from(settings),
         insights=_Lazy(lambda: memory.insights),
         research=_Lazy(lambda: memory.research),
+        rolling_exploitation=settings.rolling_exploitation,
     )
 
 

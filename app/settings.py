@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         description="json_schema for OpenAI/vLLM; function_calling for servers "
         "without response_format support (older llama.cpp, some Ollama builds).",
     )
+    rolling_exploitation: bool = Field(
+        True,
+        description="Exploitation refills a freed job slot at once; false: each round waits "
+        "for all its trials (the behaviour before 2026-12-05).",
+    )
     max_parallel_jobs: int | None = Field(
         None, ge=1, description="Local jobs running at once (unset: one per core)."
     )

@@ -8,6 +8,10 @@ which compile it themselves); `build_graph(checkpointer, store)` compiles it for
                                                    │               └→ report
                                                    └→ report → propose_launch (human) → END
 
+    A rolling exploitation (`slots` in the state) goes from `wait` to `analyse` as soon as one of
+    its jobs settles, with others still running; the analysis plans the freed slot's trial
+    (→ launch), or, with nothing to start yet, goes back to `wait`.
+
     launch → memorise → wait        advance → memorise → approve_budget
     (only while an analysis's insights are pending: they go to Chroma after the next jobs
     were submitted, or before a human is asked; the report writes any that are left)
@@ -66,7 +70,7 @@ def make_builder() -> StateGraph:
     g.add_conditional_edges(  # analyse plans the next batch too (advance, in its step)
         "analyse",
         analysis.after_analyse,
-        ["insights", "report", "memorise", "approve_budget", "launch"],
+        ["insights", "report", "memorise", "approve_budget", "launch", "wait"],
     )
     g.add_edge("insights", "research")
     g.add_edge("research", "plan")
@@ -77,7 +81,7 @@ def make_builder() -> StateGraph:
         {"end": END, "launch": "launch", "analyse": "analyse"},
     )
     g.add_conditional_edges(
-        "advance", phases.after_advance, ["memorise", "approve_budget", "launch", "report"]
+        "advance", phases.after_advance, ["memorise", "approve_budget", "launch", "report", "wait"]
     )
     g.add_edge("approve_budget", "advance")
     g.add_conditional_edges(

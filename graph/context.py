@@ -42,6 +42,10 @@ class Services:
     # found nothing better than the best so far every trial searches the schema's whole space;
     # the phase ends when the budget cannot pay a round, or after `max_exploit_rounds`.
     max_exploit_rounds: int = 100
+    # A freed job slot takes the next trial at once (a round no longer waits for its slowest
+    # trial, nor a confirmation's other slots for it); False: round after round, each waiting
+    # for all its jobs.
+    rolling_exploitation: bool = True
     # One-seed exploitation trials stop (not fail) once their best val NE after an epoch is
     # worse than this quantile of the campaign's runs at that epoch (`planner.pruning`);
     # None: every trial trains to its end.

@@ -35,6 +35,7 @@ class CampaignState(CampaignInput, total=False):
     escalation: dict[str, Any] | None  # the debugger's diagnosis the human must rule on
     plan: dict[str, Any] | None  # the approved plan: approval id, budget split per phase
     round: int  # exploitation round (0 = not started)
+    slots: int | None  # rolling exploitation: trials at once (a freed one is refilled)
     best_experiment_id: str | None
     budget_request: dict[str, Any] | None  # {approval_id, extra_seconds, phase, ...} while asking
     budget_denied: bool  # the human declined more budget: no further asks, wrap up

@@ -22,6 +22,17 @@ def test_routes_follow_the_state():
     assert jobs.after_ingest({"failed": [], "pending": ["k"]}) == "wait"
     assert jobs.after_ingest({"failed": [], "pending": []}) == "analyse"
     assert jobs.after_ingest({"failed": [], "launch": [{}], "pending": ["k"]}) == "launch"
+    # A rolling exploitation analyses (and refills) as soon as one of its slots is free.
+    rolling = {"phase": "exploitation", "slots": 2, "failed": []}
+    assert jobs.after_ingest({**rolling, "pending": ["k"]}) == "analyse"
+    assert jobs.after_ingest({**rolling, "pending": ["k", "l"]}) == "wait"
+    assert jobs.after_ingest({**rolling, "phase": "combination", "pending": ["k"]}) == "wait"
+    assert debugging.route({**rolling, "pending": ["k"]}) == "analyse"
+    # nothing to start now, but jobs still run: wait for them (insights to Chroma first)
+    assert phases.after_advance({"launch": [], "pending": ["k"]}) == "wait"
+    assert phases.after_advance({"launch": [], "pending": ["k"], "insights_pending": ["i"]}) == (
+        "memorise"
+    )
     wanted = [
         {"max_seconds": 5, "est_seconds": 1},
         {"max_seconds": 12, "est_seconds": 4},
@@ -223,7 +234,7 @@ class _Exploit:
         self.runs = runs
         self.svc = SimpleNamespace(
             store=None, seeds=(0, 1, 2), confirm_every=5, exploit_patience=10,
-            max_exploit_rounds=100,
+            max_exploit_rounds=100, rolling_exploitation=False, exploit_trials_per_round=2,
         )  # fmt: skip
         self.view = phases._View(
             campaign=SimpleNamespace(steering=None, baseline_config={"model": "dcn_v2"}),
@@ -231,15 +242,19 @@ class _Exploit:
         )
         monkeypatch.setattr(phases, "load_runs", lambda store, cid: self.runs)
         self.wide: dict[int, bool] = {}  # round -> searched the wide space
+        self.places: dict[int, list[int] | None] = {}  # round -> places planned (None: all)
 
-        def exploit_round(svc, state, runs, rnd, view, *, wide=False):
+        def exploit_round(svc, state, runs, rnd, view, *, wide=False, places=None):
             self.wide[rnd] = wide
+            self.places[rnd] = None if places is None else list(places)
             return "exploitation", rnd, []
 
         monkeypatch.setattr(phases, "_exploit_round", exploit_round)
 
-    def next(self, rnd: int, best: str | None = None):
+    def next(self, rnd: int, best: str | None = None, pending: list[str] | None = None):
         state = {"campaign_id": "c", "phase": "exploitation", "round": rnd}
+        if pending:
+            state["pending"] = pending
         if best:
             state["best_experiment_id"] = best
         return phases._next_batch(self.svc, state, self.view)
@@ -316,6 +331,76 @@ def test_exploitation_keeps_going_while_trials_improve_and_confirms_at_the_end(m
     assert rnd == -15 and items[0]["config_delta"] == {"lr": 15.0}
     ex.runs.append(_run("c-xconfirm-15", "exploitation", {0: 0.90, 1: 0.96, 2: 0.96}, lr=15.0))
     assert ex.next(-15, "c-c0") is None
+
+
+class _Rolling(_Exploit):
+    """`_Exploit` with a rolling exploitation: submitted trials are the runs' plus `planned`."""
+
+    def __init__(self, monkeypatch, runs: list[RunRecord]):
+        from types import SimpleNamespace
+
+        super().__init__(monkeypatch, runs)
+        self.svc.rolling_exploitation = True
+        self.planned: list[str] = []
+        self.unsubmitted: list[str] = []  # planned experiments without a job
+        ids = lambda: [r.experiment_id for r in self.runs] + self.planned  # noqa: E731
+        self.svc.store = SimpleNamespace(
+            list_experiments=lambda cid, phase=None: [
+                SimpleNamespace(id=i, config={}) for i in ids() + self.unsubmitted
+            ],
+            list_jobs=lambda cid: [SimpleNamespace(experiment_id=i) for i in ids()],
+        )  # fmt: skip
+
+
+def test_rolling_exploitation_fills_each_freed_slot_at_once(monkeypatch):
+    ex = _Rolling(monkeypatch, _champion())
+    for rnd in (1, 2):
+        ex.trials(rnd, [0.97, 0.96])
+    ex.trials(3, [0.97])  # round 3's place 1 still runs
+    ex.planned = ["c-x3-1"]
+    # One slot free: round 4 starts with its first place rather than wait for round 3.
+    assert ex.next(3, "c-c0", pending=["c-x3-1-a1"]) == ("exploitation", 4, [])
+    assert ex.places[4] == [0]
+    # Round 3 ends while round 4's place 0 runs: the freed slot takes round 4's place 1.
+    ex.trials(3, [0.97, 0.98])
+    ex.runs.pop(-2)  # (trials() re-added x3-0)
+    ex.planned, ex.unsubmitted = ["c-x4-0"], ["c-x4-1"]
+    ex.places.clear()
+    assert ex.next(4, "c-c0", pending=["c-x4-0-a1"]) == ("exploitation", 4, [])
+    assert ex.places[4] == [1]
+    # Both slots busy: nothing to plan.
+    ex.planned = ["c-x4-0", "c-x4-1"]
+    assert ex.next(4, "c-c0", pending=["c-x4-0-a1", "c-x4-1-a1"]) is None
+    # A place planned but never submitted (a crash before the launch) is planned again: the
+    # replayed step asks for the same experiment id, so nothing is planned twice.
+    ex.planned = ["c-x4-0"]
+    assert ex.next(4, "c-c0", pending=["c-x4-0-a1"]) == ("exploitation", 4, [])
+    assert ex.places[4] == [1]
+
+
+def test_rolling_confirmation_shares_the_slots_with_the_next_round(monkeypatch):
+    ex = _Rolling(monkeypatch, _champion())
+    for rnd in range(1, 5):
+        ex.trials(rnd, [0.97, 0.96])
+    ex.trials(5, [0.93, 0.99])  # a challenger: confirmed after round 5
+    _, rnd, items = ex.next(5, "c-c0")  # both slots free
+    assert rnd == 6 and ex.places[6] == [0]  # round 6's first trial beside the confirmation
+    assert items[0]["confirm"] and items[0]["after_round"] == 5
+    ex.places.clear()
+    _, rnd, items = ex.next(5, "c-c0", pending=["c-x4-1-a1"])  # one slot free: it alone
+    assert rnd == -5 and items[0]["confirm"] and 6 not in ex.places
+
+
+def test_rolling_exploitation_waits_for_running_trials_before_it_ends(monkeypatch):
+    ex = _Rolling(monkeypatch, _champion())
+    for rnd in range(1, 4):
+        ex.trials(rnd, [0.94, 0.96])  # beats the champion: a challenger to confirm at the end
+    monkeypatch.setattr(phases, "_exploit_round", lambda *a, **k: None)  # the budget is spent
+    ex.planned = ["c-x4-0"]
+    assert ex.next(3, "c-c0", pending=["c-x4-0-a1"]) is None  # no final confirmation yet
+    ex.planned = []
+    _, rnd, items = ex.next(3, "c-c0")  # nothing runs: now the phase ends with it
+    assert rnd == -3 and items[0]["confirm"]
 
 
 def test_a_retry_goes_before_requests_still_waiting_for_budget(tmp_path):

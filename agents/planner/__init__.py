@@ -117,12 +117,14 @@ def plan_exploitation(
     space: ExploitSpace | None = None,
     seeds: Sequence[int] | None = None,
     wide: bool = False,
+    avoid: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[PlannedExperiment], ExploitSpace]:
     """`n_trials` TPE proposals around `best_config`, warm-started with every run, and the
     search space used (pass it back next time to keep the space; None = choose one: the LLM's
     when there is one, else `default_space`). `wide`: search `wide_space` instead (the whole
     schema space; exploitation widens to it when its local search stalls). Each trial runs
-    `seeds` (default: [seed])."""
+    `seeds` (default: [seed]). `avoid`: configs of trials still running (not in `runs` yet),
+    which are not proposed again."""
     if wide:
         space = wide_space(best_config)
     elif space is not None:
@@ -143,6 +145,7 @@ def plan_exploitation(
         seconds_per_seed=seconds_per_seed,
         space=space,
         seeds=list(seeds) if seeds else [seed],
+        avoid=avoid,
     )
     return experiments, space
 

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from rea.agents import analyst
+from rea.agents.brain import Brain
 from rea.agents.schemas import RunRecord
 from rea.tools.journal import load_runs
 
@@ -30,7 +31,10 @@ def analyse(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[st
         line = f"baseline val NE {base.metrics['val_ne']:.4f} over {len(base.seeds)} seeds"
         return {"notes": note(state, line)}
     batch = [r for r in runs.values() if r.phase == phase]
-    result, insight_ids = analyse_runs(svc, cid, phase, base, batch, runs)
+    # A rolling exploitation analyses after every trial, with others still running: the
+    # phase summary (the LLM's, when there is one) waits until they have all settled.
+    quick = bool(state.get("pending"))
+    result, insight_ids = analyse_runs(svc, cid, phase, base, batch, runs, offline_summary=quick)
     best = result.best_experiment_id or state.get("best_experiment_id")
     won = sum(c.validated for c in result.comparisons)
     line = f"{phase}: {won} of {len(result.comparisons)} experiments beat the baseline beyond noise"
@@ -55,9 +59,12 @@ def analyse_runs(
     base: RunRecord,
     batch: list[RunRecord],
     runs: dict[str, RunRecord],
+    *,
+    offline_summary: bool = False,
 ) -> tuple[Any, list[str]]:
     """The phase's analysis; its insights are stored in SQL only (their ids are returned):
-    `memorise` puts them into the Chroma memory once the next jobs are on their way."""
+    `memorise` puts them into the Chroma memory once the next jobs are on their way.
+    `offline_summary`: the template writes the summary, whatever the brain."""
     campaign = svc.store.campaign_facts(cid)
     digest = svc.store.hypothesis_digest(cid)
     status = {h: d.pop("status") for h, d in digest.items()}
@@ -70,8 +77,9 @@ def analyse_runs(
             for c in (analyst.compare(base, r) for r in validation)
             if c.hypothesis_id
         }
+    brain = Brain() if offline_summary else svc.brain
     result = analyst.analyse_phase(
-        svc.brain, phase=phase, baseline=base, runs=batch, hypotheses=hyps, singles=singles
+        brain, phase=phase, baseline=base, runs=batch, hypotheses=hyps, singles=singles
     )
     # Each round re-analyses the whole phase: only verdicts that changed are written (at once).
     changed = {

@@ -16,6 +16,7 @@ from rea.trainers.events import Failure
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
 from .common import MAX_SECONDS_FACTOR, TRIAL_ID, ensure_approval, job_seconds, note
+from .jobs import wait_or_analyse
 
 
 def debug(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def route(state: dict[str, Any]) -> str:
         return "debug"
     if state.get("launch"):
         return "launch"
-    return "wait" if state.get("pending") else "analyse"
+    return wait_or_analyse(state)
 
 
 def _retry(svc: Services, job: Any, exp: Any, fixed: dict[str, Any] | None) -> dict[str, Any]:

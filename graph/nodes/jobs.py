@@ -159,4 +159,13 @@ def after_ingest(state: dict[str, Any]) -> str:
         return "debug"
     if state.get("launch"):
         return "launch"  # deferred requests: a settled job may have freed their budget
-    return "wait" if state.get("pending") else "analyse"
+    return wait_or_analyse(state)
+
+
+def wait_or_analyse(state: dict[str, Any]) -> str:
+    """Once nothing is left to launch: wait while jobs run, analyse when none does; a rolling
+    exploitation (`slots` in the state) analyses as soon as a slot is free, to fill it."""
+    pending = state.get("pending") or []
+    if pending and state.get("phase") == "exploitation" and state.get("slots"):
+        return "analyse" if len(pending) < state["slots"] else "wait"
+    return "wait" if pending else "analyse"

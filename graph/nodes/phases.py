@@ -9,12 +9,19 @@ brings the others back around the best. It ends when the budget cannot pay a rou
 steers it to wrap up). Each transition re-plans from what was
 learned; when the next step cannot be paid, the human is asked for more budget.
 
+With `rolling_exploitation` (the default) a freed job slot is filled at once: when one of a
+round's trials finishes, the next trial (of the same round while it has places left, else of the
+next) is planned and launched while the others still run, so a round no longer waits for its
+slowest trial. Rounds keep their size, numbering and meaning; the state's `slots` (the round
+size) tells `jobs.after_ingest` to come back here before every job has settled.
+
 `round` in the state: k > 0 after exploitation round k, -k after the confirmation that
 followed round k."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,12 +67,17 @@ def plan_next(
     # Read once for the whole step: nothing here changes the campaign row or the ledger
     # before the requests are made.
     view = _View(svc.store.get_campaign(cid), svc.store.budget_status(cid))
+    running = bool(state.get("pending"))
     batch = _next_batch(svc, state, view, runs)
     if batch is None:
-        return {"phase": "report", "launch": []}
+        # With jobs still running, nothing now: their results (and the budget they hold) may
+        # make room for more; the phase ends when nothing runs and nothing more fits.
+        return {"launch": []} if running else {"phase": "report", "launch": []}
     phase, rnd, items = batch
     cost = sum(i["est_seconds"] for i in items)
     room = spendable(svc.store, cid, view.budget)
+    if cost > room and running:
+        return {"launch": []}  # the running jobs' reservations come back when they settle
     if cost > room and state.get("budget_denied"):
         return {"phase": "report", "launch": [], "notes": note(state, f"no budget for {phase}")}
     if cost > room:
@@ -97,7 +109,10 @@ def plan_next(
     if phase == "exploitation":
         step = f" round {rnd}" if rnd >= 0 else " confirmation"
     line = f"{phase}{step}: {len(requests)} experiments"
-    return {"phase": phase, "round": rnd, "launch": requests, "notes": note(state, line)}
+    update = {"phase": phase, "round": rnd, "launch": requests, "notes": note(state, line)}
+    if phase == "exploitation" and svc.rolling_exploitation:
+        update["slots"] = svc.exploit_trials_per_round
+    return update
 
 
 def approve_budget(state: dict[str, Any], runtime: Runtime[CampaignContext]) -> dict[str, Any]:
@@ -134,7 +149,11 @@ def after_advance(state: dict[str, Any]) -> str:
     if state.get("budget_request"):
         # Before waiting on a human, the analysis's insights go to Chroma (memorise).
         return "memorise" if state.get("insights_pending") else "approve_budget"
-    return "launch" if state.get("launch") else "report"
+    if state.get("launch"):
+        return "launch"
+    if state.get("pending"):  # a slot is free but nothing can start yet: wait for the others
+        return "memorise" if state.get("insights_pending") else "wait"
+    return "report"
 
 
 @dataclass(frozen=True)
@@ -165,18 +184,87 @@ def _next_batch(
         return _exploit_round(svc, state, runs, 1, view)
     if phase == "exploitation" and rnd != 0:
         done = abs(rnd)  # exploitation rounds run so far
+        if svc.rolling_exploitation:
+            free = svc.exploit_trials_per_round - len(state.get("pending") or [])
+            if free <= 0:
+                return None
+            if rnd > 0:  # round rnd's places not yet taken, while slots are free
+                taken = _round_places(svc, state["campaign_id"], rnd)
+                places = [i for i in range(svc.exploit_trials_per_round) if i not in taken]
+                if places[:free]:
+                    wide = _rounds_without_gain(svc, state, runs, rnd - 1) >= svc.exploit_patience
+                    fill = _exploit_round(
+                        svc, state, runs, rnd, view, wide=wide, places=places[:free]
+                    )
+                    if fill is not None:
+                        return fill
+                    if state.get("pending"):
+                        return None  # not paid now: the running jobs' budget comes back
         if rnd > 0 and done % svc.confirm_every == 0:
             confirm = _confirm(svc, state, runs, done, view)
+            if confirm is not None and svc.rolling_exploitation:
+                return _with_next_round(svc, state, runs, done, view, confirm)
             if confirm is not None:
                 return confirm
         if done < svc.max_exploit_rounds:
             wide = _rounds_without_gain(svc, state, runs, done) >= svc.exploit_patience
-            nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide)
+            places = None
+            if svc.rolling_exploitation:
+                free = svc.exploit_trials_per_round - len(state.get("pending") or [])
+                places = range(min(svc.exploit_trials_per_round, free))
+            nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide, places=places)
             if nxt is not None:
                 return nxt
+        if state.get("pending"):
+            return None  # what still runs may free budget for another round
         if rnd > 0:  # the phase ends: confirm what is still unconfirmed
             return _confirm(svc, state, runs, done, view)
     return None
+
+
+def _with_next_round(
+    svc: Services,
+    state: dict[str, Any],
+    runs: list[RunRecord],
+    done: int,
+    view: _View,
+    confirm: tuple[str, int, list[dict[str, Any]]],
+) -> tuple[str, int, list[dict[str, Any]]]:
+    """A rolling exploitation's confirmation takes one free slot; round done+1's first trials
+    take the others rather than wait the confirmation's (every seed's) time. The state's round
+    is then done+1 (the confirmation keeps its id, `xconfirm-done`)."""
+    free = svc.exploit_trials_per_round - len(state.get("pending") or []) - 1
+    if free <= 0 or done >= svc.max_exploit_rounds:
+        return confirm
+    wide = _rounds_without_gain(svc, state, runs, done) >= svc.exploit_patience
+    nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide, places=range(free))
+    if nxt is None:
+        return confirm
+    return "exploitation", done + 1, [*confirm[2], *nxt[2]]
+
+
+def _round_places(svc: Services, cid: str, rnd: int) -> set[int]:
+    """The places of round `rnd` taken by a submitted trial. A place planned but never
+    submitted (a crash between the analysis and the launch) is not taken: the replayed step
+    plans it again, under the same experiment id, and `ensure_planned` hands back its row."""
+    prefix = f"{cid}-x{rnd}-"
+    return {
+        int(job.experiment_id[len(prefix) :])
+        for job in svc.store.list_jobs(cid)
+        if job.experiment_id.startswith(prefix)
+    }
+
+
+def _running_configs(svc: Services, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Configs of the exploitation trials still running (the planner proposes none again)."""
+    pending = set(state.get("pending") or [])
+    if not pending:
+        return []
+    return [
+        j.config
+        for j in svc.store.list_experiments(state["campaign_id"], phase="exploitation")
+        if any(job_id.startswith(f"{j.id}-a") for job_id in pending)
+    ]
 
 
 def _rounds_without_gain(
@@ -247,31 +335,44 @@ def _exploit_round(
     view: _View,
     *,
     wide: bool = False,
+    places: Sequence[int] | None = None,
 ) -> tuple[str, int, list[dict[str, Any]]] | None:
     """Round `rnd`'s TPE trials: around the best config, but `wide_trials_per_round` of them
-    over the schema's whole space (all of them when `wide`), those the budget can pay while
-    keeping the challenger's confirmation; None when not one fits."""
+    (the round's last places) over the schema's whole space (all of them when `wide`), those
+    the budget can pay while keeping the challenger's confirmation; None when not one fits.
+    `places`: which of the round's places to plan (default: all; a rolling exploitation
+    fills the free ones); a trial still running is not proposed again."""
     cid = state["campaign_id"]
     campaign = view.campaign
     sps = seconds_per_seed(svc.store, cid, runs)
     best = _by_id(runs, state.get("best_experiment_id") or baseline_id(cid))
     n = svc.exploit_trials_per_round
     n_wide = n if wide else min(n, svc.wide_trials_per_round)
-    trials = []
-    for count, in_wide in ((n - n_wide, False), (n_wide, True)):
-        if count > 0:
-            trials += planner.plan_exploitation(
+    wanted = list(range(n) if places is None else places)
+    avoid = _running_configs(svc, state)
+    trials: list[tuple[int, Any]] = []
+    for group, in_wide in (
+        ([i for i in wanted if i < n - n_wide], False),
+        ([i for i in wanted if i >= n - n_wide], True),
+    ):
+        if group:
+            # A group that starts the round's around-best or wide places is seeded as a
+            # whole round's is; a later place of a round gets a seed of its own.
+            first = group[0] in (0, n - n_wide)
+            planned = planner.plan_exploitation(
                 svc.brain,
                 runs=runs,
                 baseline_config=campaign.baseline_config,
                 best_config=best.config,
-                n_trials=count,
-                seed=rnd,
+                n_trials=len(group),
+                seed=rnd if first else rnd * 1000 + group[0],
                 seconds_per_seed=sps,
                 seeds=[svc.seeds[0]],
                 wide=in_wide,
+                avoid=avoid,
             )[0]
-    items = [t.model_dump(mode="json") for t in trials]
+            trials += zip(group, planned, strict=False)
+    items = [{**t.model_dump(mode="json"), "place": i} for i, t in trials]
     for item in items:  # cost from the measured best config, not from the (cheaper) baseline
         trial = apply_delta(campaign.baseline_config, item["config_delta"])
         change = config_delta(apply_delta(best.config, {}), trial)
@@ -291,6 +392,8 @@ def _exploit_round(
     # whole rest may go to trials. A trial counts what the launch node needs to start it.
     # A confirmation the budget cannot pay even now never will be: nothing is kept for it.
     challenger = _challenger(svc, state, runs)
+    if any("-xconfirm-" in job_id for job_id in state.get("pending") or []):
+        challenger = None  # (rolling) its confirmation runs: its budget is reserved already
     room = spendable(svc.store, cid, view.budget)
     reserve = launch_floor(_confirm_estimate(svc, challenger)) if challenger else 0.0
     room -= reserve if reserve <= room else 0.0
@@ -352,6 +455,7 @@ def _confirm(
         "seeds": list(svc.seeds),
         "est_seconds": _confirm_estimate(svc, top),
         "confirm": True,
+        "after_round": done,
     }
     return "exploitation", -done, [item]
 
@@ -367,7 +471,8 @@ def _create(
     cid = state["campaign_id"]
     campaign = view.campaign
     planned: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
-    for i, item in enumerate(items):
+    for n, item in enumerate(items):
+        i = item.get("place", n)  # an exploitation trial's place in its round
         hyp = None
         if phase == "exploitation" and not item.get("confirm"):
             hyp = {
@@ -378,8 +483,12 @@ def _create(
                 "rationale": "Optuna TPE around the best configuration",
             }
         config = apply_delta(campaign.baseline_config, item["config_delta"])
+        if item.get("confirm"):
+            exp_id = _experiment_id(cid, phase, -int(item.get("after_round", -rnd)), 0)
+        else:
+            exp_id = _experiment_id(cid, phase, rnd, i)
         exp = {
-            "experiment_id": _experiment_id(cid, phase, rnd, i),
+            "experiment_id": exp_id,
             "phase": phase,
             "config": config.model_dump(mode="json"),
             "config_delta": item["config_delta"],
