@@ -101,35 +101,3 @@ def test_second_campaign_uses_the_first_ones_insights(campaigns):
     assert second["hypothesis_sources"].get("insight", 0) > 0
     assert first["hypothesis_sources"].get("insight", 0) == 0
     assert second["budget_used_seconds"] <= BUDGET
-
-
-def test_exploitation_fills_a_freed_slot_without_waiting_for_its_round(campaigns):
-    """Rolling exploitation: a round's next trial starts when a slot frees, not when the whole
-    round has finished, so some trial of round k+1 starts before round k's last one ends; and
-    no trial is planned or run twice."""
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("one core: local jobs run one at a time, there is no second slot to fill")
-    home, first, _ = campaigns
-    cid = first["campaign_id"]
-    store = ExperimentStore(f"sqlite:///{home}/rea.sqlite")
-    trials: dict[int, list] = {}
-    for job in store.list_jobs(cid):
-        rnd, _, place = job.experiment_id.removeprefix(f"{cid}-x").partition("-")
-        if rnd.isdigit() and job.started_at and job.finished_at:
-            trials.setdefault(int(rnd), []).append((job.started_at, job.finished_at, place))
-    assert len(trials) >= 2, trials
-    overlaps = [
-        k
-        for k in trials
-        if k + 1 in trials and min(s for s, _, _ in trials[k + 1]) < max(f for _, f, _ in trials[k])
-    ]
-    assert overlaps, trials
-    for rnd, rows in trials.items():  # two places a round (Services.exploit_trials_per_round)
-        assert {p for _, _, p in rows} <= {"0", "1"}, (rnd, rows)
-    configs = [
-        json.dumps(e.config, sort_keys=True)
-        for e in store.list_experiments(cid, phase="exploitation")
-        if "-xconfirm-" not in e.id
-    ]
-    assert len(configs) == len(set(configs))  # no trial proposed twice
-    store.close()

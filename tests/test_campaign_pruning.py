@@ -35,7 +35,8 @@ def campaign(tmp_path_factory):
     store.migrate()
     svc = Services(
         store=store,
-        backend=LocalBackend(settings.jobs_dir, max_parallel=1),
+        # two slots: the rolling exploitation fills a freed one at once (checked below)
+        backend=LocalBackend(settings.jobs_dir, max_parallel=2),
         jobs_root=settings.jobs_dir,
         reports_root=settings.home / "reports",
         # bars from the 4th run on, at a low quantile: this short campaign surely has trials
@@ -105,3 +106,30 @@ def test_a_pruned_trial_is_a_stored_success_and_never_relaunched(campaign):
     status = store.budget_status(cid)
     assert 0 < status.charged_seconds <= BUDGET
     assert status.reserved_seconds == pytest.approx(0.0, abs=1e-6)
+
+
+def test_exploitation_fills_a_freed_slot_without_waiting_for_its_round(campaign):
+    """Rolling exploitation: a round's next trial starts when a slot frees, not when the whole
+    round has finished, so some trial of round k+1 starts before round k's last one ends; and
+    no trial is proposed twice."""
+    cid, store, _ = campaign
+    trials: dict[int, list] = {}
+    for job in store.list_jobs(cid):
+        rnd, _, place = job.experiment_id.removeprefix(f"{cid}-x").partition("-")
+        if rnd.isdigit() and job.started_at and job.finished_at:
+            trials.setdefault(int(rnd), []).append((job.started_at, job.finished_at, place))
+    assert len(trials) >= 3, trials
+    overlaps = [
+        k
+        for k in trials
+        if k + 1 in trials and min(s for s, _, _ in trials[k + 1]) < max(f for _, f, _ in trials[k])
+    ]
+    assert overlaps, trials
+    for rnd, rows in trials.items():  # two places a round (Services.exploit_trials_per_round)
+        assert {p for _, _, p in rows} <= {"0", "1"}, (rnd, rows)
+    configs = [
+        json.dumps(e.config, sort_keys=True)
+        for e in store.list_experiments(cid, phase="exploitation")
+        if "-xconfirm-" not in e.id
+    ]
+    assert len(configs) == len(set(configs))  # no trial proposed twice
