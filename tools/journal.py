@@ -48,6 +48,21 @@ def concurrency(spans: Iterable[tuple[float, float]]) -> dict[int, float]:
     return out
 
 
+def phase_concurrency(
+    store: ExperimentStore, campaign_id: str, jobs: list[Any] | None = None
+) -> dict[str, dict[int, float]]:
+    """`concurrency` of each phase's jobs (by the times the journal recorded them starting and
+    finishing), phases in the order of their first job; `jobs`: the campaign's, when the
+    caller has them already."""
+    phase_of = {e.id: e.phase for e in store.list_experiments(campaign_id)}
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for job in store.list_jobs(campaign_id) if jobs is None else jobs:
+        if job.started_at is not None and job.finished_at is not None:
+            span = (job.started_at.timestamp(), job.finished_at.timestamp())
+            spans.setdefault(phase_of.get(job.experiment_id, "unknown"), []).append(span)
+    return {phase: concurrency(s) for phase, s in spans.items()}
+
+
 def load_runs(
     store: ExperimentStore, campaign_id: str, *, phase: str | None = None
 ) -> list[RunRecord]:

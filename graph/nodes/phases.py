@@ -184,8 +184,8 @@ def _next_batch(
         return _exploit_round(svc, state, runs, 1, view)
     if phase == "exploitation" and rnd != 0:
         done = abs(rnd)  # exploitation rounds run so far
+        free = svc.exploit_trials_per_round - len(state.get("pending") or [])  # slots
         if svc.rolling_exploitation:
-            free = svc.exploit_trials_per_round - len(state.get("pending") or [])
             if free <= 0:
                 return None
             if rnd > 0:  # round rnd's places not yet taken, while slots are free
@@ -208,10 +208,7 @@ def _next_batch(
                 return confirm
         if done < svc.max_exploit_rounds:
             wide = _rounds_without_gain(svc, state, runs, done) >= svc.exploit_patience
-            places = None
-            if svc.rolling_exploitation:
-                free = svc.exploit_trials_per_round - len(state.get("pending") or [])
-                places = range(min(svc.exploit_trials_per_round, free))
+            places = range(free) if svc.rolling_exploitation else None
             nxt = _exploit_round(svc, state, runs, done + 1, view, wide=wide, places=places)
             if nxt is not None:
                 return nxt

@@ -9,7 +9,7 @@ from langgraph.types import interrupt
 
 from rea.agents import analyst
 from rea.agents.brain import Brain
-from rea.tools.journal import concurrency, load_runs, pruned
+from rea.tools.journal import load_runs, phase_concurrency, pruned
 
 from .. import hitl
 from ..context import CampaignContext, Services, services_of
@@ -94,6 +94,7 @@ def _inputs(
         ).interactions
     status = svc.store.budget_status(cid)
     stopped = pruned(list(runs.values()))
+    jobs = svc.store.list_jobs(cid)
     return analyst.ReportInputs(
         campaign_id=cid,
         model=campaign.model,
@@ -108,30 +109,18 @@ def _inputs(
         interactions=interactions,
         titles={h: v.title for h, v in hyps.items()},
         sources={h: v.source for h, v in hyps.items()},
-        failures=_failures(svc, cid),
+        failures=_failures(jobs),
         pruned_trials=len(stopped),
         pruned_seconds=sum(r.trainer_seconds for r in stopped),
-        concurrency=_concurrency(svc, cid),
+        concurrency=[
+            analyst.PhaseConcurrency(name=phase, seconds_running=running)
+            for phase, running in phase_concurrency(svc.store, cid, jobs).items()
+        ],
         launch_proposal=analyst.launch_proposal(base, best, comparison),
     )
 
 
-def _concurrency(svc: Services, cid: str) -> list[analyst.PhaseConcurrency]:
-    """Per phase (in the order its first job was created), how many of its jobs ran at once."""
-    phase_of = {e.id: e.phase for e in svc.store.list_experiments(cid)}
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for job in svc.store.list_jobs(cid):
-        if job.started_at is not None and job.finished_at is not None:
-            span = (job.started_at.timestamp(), job.finished_at.timestamp())
-            spans.setdefault(phase_of.get(job.experiment_id, "unknown"), []).append(span)
-    return [
-        analyst.PhaseConcurrency(name=phase, seconds_running=concurrency(s))
-        for phase, s in spans.items()
-    ]
-
-
-def _failures(svc: Services, cid: str) -> list[dict[str, Any]]:
-    jobs = svc.store.list_jobs(cid)
+def _failures(jobs: list[Any]) -> list[dict[str, Any]]:
     attempts = {(j.experiment_id, j.attempt) for j in jobs}
     rows = []
     for job in jobs:
