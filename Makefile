@@ -22,7 +22,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	LANGGRAPH_STRICT_MSGPACK=true $(VENV)/bin/python -m pytest -q
+	LANGGRAPH_STRICT_MSGPACK=true $(VENV)/bin/python -m pytest -q --durations=15
 
 bench-trainers:
 	bash .ci/install dev,bench
