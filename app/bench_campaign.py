@@ -64,6 +64,7 @@ from .run_cli import yes_approver
 from .settings import Settings
 
 GAIN_TARGET, BUDGET_TARGET = 1.5, 0.5  # the issue's targets: >= 1.5x TPE's gain; <= half budget
+RETRAIN_TRIES = 3  # a pick that fails to retrain gives way to the arm's next best, at most twice
 Progress = Callable[[str], None]
 
 
@@ -111,8 +112,21 @@ class ArmRun:
 
     def pick(self) -> Trial | None:
         """Model selection on validation: the lowest val NE within the budget."""
-        done = [t for t in self.counted() if t.val_ne is not None]
-        return min(done, key=lambda t: t.val_ne or 0.0) if done else None
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def ranked(self) -> list[Trial]:
+        """Finished jobs within the budget, lowest val NE first, one per config (seed aside)."""
+        done = sorted(
+            (t for t in self.counted() if t.val_ne is not None), key=lambda t: t.val_ne or 0.0
+        )
+        seen: set[str] = set()
+        out = []
+        for t in done:
+            if (key := _config_key(t.config)) not in seen:
+                seen.add(key)
+                out.append(t)
+        return out
 
     def curve(self) -> list[stats.Point]:
         return stats.best_so_far([(t.at_seconds, t.val_ne) for t in self.trials], self.budget)
@@ -336,13 +350,75 @@ def evaluate(
         by_key: dict[str, str] = {}
         jobs: dict[str, str] = {}
         for name, config in configs.items():
-            key = json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
-            if key not in by_key:
+            if (key := _config_key(config)) not in by_key:
                 by_key[key] = job_id = f"eval-{len(by_key)}"
                 backend.submit(_eval_spec(backend, job_id, config, data, seeds, est_seconds[name]))
             jobs[name] = by_key[key]
         finals = _wait(backend, set(jobs.values()))
     return {name: _eval_result(finals[job_id]) for name, job_id in jobs.items()}
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
+
+
+@dataclass
+class Retrained:
+    """The final evaluation of a repeat: each arm's reported pick (its best config that retrains)
+    with its metrics, and the better-ranked picks that failed to retrain."""
+
+    picks: dict[str, Trial]
+    evals: dict[str, dict[str, Any]]
+    rejected: dict[str, list[dict[str, Any]]]
+
+
+def retrain_picks(
+    runs: dict[str, ArmRun],
+    baseline: dict[str, Any],
+    base_seconds: float,
+    data: str,
+    seeds: tuple[int, ...],
+    root: Path,
+    parallel: int,
+    progress: Progress,
+) -> Retrained:
+    """Retrain the baseline and every arm's pick with `seeds`. A pick whose retraining fails
+    (diverges, NaN, ...) would fail its user too: it is recorded as rejected and the arm's next
+    best config (by validation NE) is retrained instead, up to RETRAIN_TRIES configs an arm, so
+    no repeat silently drops out of an arm's mean. Each round has its own home under `root` (job
+    ids restart there), sharing the repeat's data cache `root/cache`."""
+
+    def retrain(configs: dict[str, dict[str, Any]], est: dict[str, float], home: str) -> dict:
+        share_cache(root / home, root / "cache")
+        return evaluate(configs, est, data, seeds, root / home, parallel)
+
+    ranked = {arm: run.ranked()[:RETRAIN_TRIES] for arm, run in runs.items()}
+    picks = {arm: ranks[0] for arm, ranks in ranked.items() if ranks}
+    configs = {"baseline": baseline, **{a: p.config for a, p in picks.items()}}
+    est = {"baseline": base_seconds} | {a: p.charged / p.seeds for a, p in picks.items()}
+    evals = retrain(configs, est, "eval")
+    rejected: dict[str, list[dict[str, Any]]] = {arm: [] for arm in runs}
+    for attempt in range(1, RETRAIN_TRIES):
+        retry = {}
+        for arm, pick in picks.items():
+            if "test_ne" in evals[arm] or attempt >= len(ranked[arm]):
+                continue
+            rejected[arm].append(
+                {"label": pick.label, "val_ne": pick.val_ne, "failure": evals[arm].get("failure")}
+            )
+            retry[arm] = picks[arm] = ranked[arm][attempt]
+            progress(
+                f"{arm}'s pick {pick.label} failed to retrain ({evals[arm].get('failure')}); "
+                f"retraining its next best, {retry[arm].label} (val NE {retry[arm].val_ne:.5f})"
+            )
+        if not retry:
+            break
+        evals |= retrain(
+            {a: p.config for a, p in retry.items()},
+            {a: p.charged / p.seeds for a, p in retry.items()},
+            f"eval-retry-{attempt}",
+        )
+    return Retrained(picks, evals, rejected)
 
 
 def _eval_spec(
@@ -373,8 +449,10 @@ def _wait(backend: LocalBackend, job_ids: set[str]) -> dict[str, Any]:
 
 
 def _eval_result(final: Any) -> dict[str, Any]:
+    """Metric means and per-seed metrics, or {"failure": "kind: message"}."""
     if final.kind != "succeeded" or not final.result:
-        return {}
+        failure = final.failure
+        return {"failure": f"{failure.kind}: {failure.message}" if failure else final.kind}
     result = final.result
     return {
         **{k: float(v) for k, v in result["metrics"].items()},
@@ -393,16 +471,19 @@ def run_repeat(spec: BenchSpec, repeat: int, progress: Progress) -> dict[str, An
         warm_cache(spec, repeat_data(spec.transfer_from, repeat), root / "cache")
     runs = {arm: run_arm(spec, arm, repeat, root, progress) for arm in order}
     base = spec.baseline_config().model_dump(mode="json")
-    picks = {arm: run.pick() for arm, run in runs.items()}
-    configs = {"baseline": base, **{a: p.config for a, p in picks.items() if p is not None}}
-    est = {"baseline": _first_seconds(runs)} | {
-        a: p.charged / p.seeds for a, p in picks.items() if p is not None
-    }
-    progress(f"[r{repeat}] final evaluation: {len(configs)} configs x {len(spec.eval_seeds)} seeds")
-    parallel = _parallel(spec, Settings())
-    share_cache(root / "eval", root / "cache")
-    evals = evaluate(configs, est, data, spec.eval_seeds, root / "eval", parallel)
-    return _repeat_record(spec, repeat, data, order, runs, evals)
+    picked = sum(run.pick() is not None for run in runs.values())
+    progress(f"[r{repeat}] final evaluation: {1 + picked} configs x {len(spec.eval_seeds)} seeds")
+    retrained = retrain_picks(
+        runs,
+        base,
+        _first_seconds(runs),
+        data,
+        spec.eval_seeds,
+        root,
+        _parallel(spec, Settings()),
+        lambda line: progress(f"[r{repeat}] {line}"),
+    )
+    return _repeat_record(spec, repeat, data, order, runs, retrained)
 
 
 def _first_seconds(runs: dict[str, ArmRun]) -> float:
@@ -419,8 +500,9 @@ def _repeat_record(
     data: str,
     order: list[str],
     runs: dict[str, ArmRun],
-    evals: dict[str, dict[str, Any]],
+    retrained: Retrained,
 ) -> dict[str, Any]:
+    evals = retrained.evals
     ref = runs.get(REFERENCE)
     ref_pick = ref.pick() if ref else None
     target = ref_pick.val_ne if ref_pick else None
@@ -428,7 +510,8 @@ def _repeat_record(
     baseline = spec.baseline_config()
     arms = {}
     for arm in spec.arms:
-        run, pick = runs[arm], runs[arm].pick()
+        run, best = runs[arm], runs[arm].pick()
+        pick = retrained.picks.get(arm)
         ev = evals.get(arm, {})
         first = run.trials[0] if run.trials else None
         curve = run.curve()
@@ -440,11 +523,13 @@ def _repeat_record(
             "ne_gain_pct": stats.gain_pct(base_eval.get("test_ne"), ev.get("test_ne")),
             "val_ne_gain_pct": stats.gain_pct(base_eval.get("val_ne"), ev.get("val_ne")),
             "search_val_gain_pct": stats.gain_pct(
-                first.val_ne if first else None, pick.val_ne if pick else None
+                first.val_ne if first else None, best.val_ne if best else None
             ),
-            "best_val_ne": pick.val_ne if pick else None,
+            "best_val_ne": best.val_ne if best else None,
             "pick": _pick(pick, baseline),
+            "retrain_rejected": retrained.rejected.get(arm, []),
             "eval": {k: ev.get(k) for k in ("val_ne", "val_auc", "test_ne", "test_auc")},
+            "eval_failure": ev.get("failure"),
             "eval_per_seed": ev.get("per_seed", []),
             "budget_to_target": _round(stats.budget_to_target(curve, target)),
             "curve": [[round(x, 2), y] for x, y in curve],
@@ -590,8 +675,9 @@ def _seed_diffs(rep: dict[str, Any], arm: str) -> list[float | None]:
 
 
 def _targets(spec: BenchSpec, arms: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets for each agent arm: mean test NE gain >= 1.5x the reference's, and
-    the reference's final val NE reached with at most half the budget in every repeat."""
+    """The issue's targets for each agent arm: mean test NE gain >= 1.5x the reference's (None
+    while either arm lacks a gain in some repeat), and the reference's final val NE reached with
+    at most half the budget in every repeat."""
     if REFERENCE not in arms:
         return {}
     ref_gain = arms[REFERENCE]["ne_gain_pct"]["mean"]
@@ -599,12 +685,14 @@ def _targets(spec: BenchSpec, arms: dict[str, Any]) -> dict[str, Any]:
     for arm in (a for a in spec.arms if a.startswith("agent")):
         gain = arms[arm]["ne_gain_pct"]["mean"]
         reach = arms[arm]["budget_to_target"]["per_repeat"]
+        # Undecided (None) unless both arms have a test gain in every repeat.
+        complete = all(arms[a]["ne_gain_pct"]["n"] == spec.repeats for a in (arm, REFERENCE))
         out[arm] = {
             "gain_ratio": gain / ref_gain
             if gain is not None and ref_gain and ref_gain > 0
             else None,
             "gain_target_met": None
-            if gain is None or ref_gain is None
+            if gain is None or ref_gain is None or not complete
             else gain >= GAIN_TARGET * ref_gain,
             "half_budget_met": all(
                 v is not None and v <= BUDGET_TARGET * spec.budget for v in reach

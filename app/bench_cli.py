@@ -127,10 +127,13 @@ def _print_table(result: dict[str, Any], con: Console) -> None:
         table.add_column(col)
     table.add_column("budget to target (s)")
     for arm, row in result["arms"].items():
-        btt = row["budget_to_target"]
+        btt, gain = row["budget_to_target"], row["ne_gain_pct"]
+        short = (
+            f" ({gain['n']}/{result['repeats']} repeats)" if gain["n"] < result["repeats"] else ""
+        )
         table.add_row(
             arm,
-            _fmt(row["ne_gain_pct"]["mean"], "+.2f"),
+            _fmt(gain["mean"], "+.2f") + short,
             _fmt(row["val_ne_gain_pct"]["mean"], "+.2f"),
             _fmt(row["best_val_ne"]["mean"], ".4f"),
             _fmt(row["test_auc"]["mean"], ".4f"),
@@ -138,6 +141,19 @@ def _print_table(result: dict[str, Any], con: Console) -> None:
             f"{_fmt(btt['mean'], '.0f')} ({btt['reached']}/{result['repeats']} reached)",
         )
     con.print(table)
+    for rep in result["repeats_detail"]:
+        for arm, row in rep["arms"].items():
+            for bad in row.get("retrain_rejected", []):
+                con.print(
+                    f"repeat {rep['repeat']}: {arm}'s pick {bad['label']} failed to retrain "
+                    f"({bad['failure']}); its next best was retrained instead"
+                )
+            if row["pick"] and row.get("eval_failure"):
+                con.print(
+                    f"repeat {rep['repeat']}: no test gain for {arm}: no config of its "
+                    f"{1 + len(row.get('retrain_rejected', []))} best retrained "
+                    f"({row['eval_failure']})"
+                )
     for name, comp in result["comparisons"].items():
         test = comp["test_ne_gain_pct"]
         ci = test["ci95"]

@@ -69,9 +69,13 @@ def paired(diffs: Sequence[float | None]) -> dict[str, Any]:
 
 
 def summary(values: Sequence[float | None]) -> dict[str, Any]:
-    """{mean over the known values, per_repeat (None where unknown)}."""
+    """{mean over the known values, n (how many are known), per_repeat (None where unknown)}."""
     known = [v for v in values if v is not None]
-    return {"mean": statistics.fmean(known) if known else None, "per_repeat": list(values)}
+    return {
+        "mean": statistics.fmean(known) if known else None,
+        "n": len(known),
+        "per_repeat": list(values),
+    }
 
 
 def plot_curves(

@@ -63,6 +63,7 @@ def services_from(
         insights=_Lazy(lambda: memory.insights),
         research=_Lazy(lambda: memory.research),
         rolling_exploitation=settings.rolling_exploitation,
+        wide_stream=settings.wide_stream,
     )
 
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="Exploitation refills a freed job slot at once; false: each round waits "
         "for all its trials (the behaviour before 2026-12-05).",
     )
+    wide_stream: Literal["shared", "independent"] = Field(
+        "shared",
+        description="What the exploitation's wide trials are fit to: every run (shared) or "
+        "only the baseline, validation, combination and earlier wide runs (independent).",
+    )
     max_parallel_jobs: int | None = Field(
         None, ge=1, description="Local jobs running at once (unset: one per core)."
     )

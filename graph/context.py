@@ -36,6 +36,11 @@ class Services:
     # +7.9 % to +10.8 % test-NE gain at 800 trainer-s, against a control run of 0 on the same data
     # (docs/benchmark-campaign.md, 2026-12-04).
     wide_trials_per_round: int = 1
+    # What the wide trials' TPE is fit to: "shared", every run of the campaign (so its good
+    # trials are mostly the ones around the best config); "independent", only the baseline,
+    # validation and combination runs and the earlier wide trials: a TPE over the whole space
+    # of its own, beside the search around the best.
+    wide_stream: str = "shared"
     # Exploitation runs round after round while the budget lasts: the best one-seed trial is
     # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
     # the config later rounds search around). After `exploit_patience` rounds in a row that

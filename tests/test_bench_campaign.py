@@ -13,8 +13,16 @@ from typer.testing import CliRunner
 
 from rea.agents.planner.pruning import MIN_RUNS
 from rea.app import bench_stats as stats
-from rea.app.bench_campaign import BenchSpec, check_spec, rea_home, repeat_data
-from rea.app.bench_search import SearchArm
+from rea.app.bench_campaign import (
+    ArmRun,
+    BenchSpec,
+    _targets,
+    check_spec,
+    rea_home,
+    repeat_data,
+    retrain_picks,
+)
+from rea.app.bench_search import SearchArm, Trial
 from rea.app.cli import app
 from rea.memory import ExperimentStore
 from rea.tools.search_space import config_from, params_of, search_space
@@ -269,3 +277,60 @@ def test_tpe_median_trials_carry_bars_from_the_arms_own_runs(tmp_path):
     ]
     assert search.pruned == len(stopped)
     assert sum(t.charged for t in trials) <= 40.0
+
+
+# --- the final evaluation: a pick that fails to retrain ------------------------------------------
+def _trial(label: str, config: dict, val_ne: float, at: float) -> Trial:
+    return Trial(label, config, charged=1.0, at_seconds=at, metrics={"val_ne": val_ne})
+
+
+def test_a_pick_that_fails_to_retrain_gives_way_to_the_arms_next_best(tmp_path):
+    base = {"model": "dcn_v2", **SMALL}
+    # SGD at lr 100 on batches of 64 blows the loss up within a few steps: a real failure.
+    blowup = {**base, "lr": 100.0, "optimizer": "sgd", "batch_size": 64}
+    steady = {**base, "lr": 3e-3}
+    runs = {
+        "tpe": ArmRun(
+            "tpe",
+            budget=10.0,
+            trials=[
+                _trial("baseline-0", base, 0.99, 1.0),
+                _trial("trial-1", blowup, 0.50, 2.0),  # the lucky one-seed minimum
+                _trial("trial-2", {**blowup, "seed": 5}, 0.51, 3.0),  # same config, other seed
+                _trial("trial-3", steady, 0.90, 4.0),
+                _trial("trial-4", {**base, "lr": 0.5}, 0.40, 11.0),  # past the budget
+            ],
+        ),
+        "agent": ArmRun("agent", budget=10.0, trials=[_trial("v-1", steady, 0.80, 2.0)]),
+    }
+    assert [t.label for t in runs["tpe"].ranked()] == ["trial-1", "trial-3", "baseline-0"]
+    lines: list[str] = []
+    out = retrain_picks(runs, base, 1.0, TINY, (7,), tmp_path, 2, lines.append)
+
+    assert out.picks["tpe"].label == "trial-3"
+    assert out.evals["tpe"]["test_ne"] == pytest.approx(out.evals["agent"]["test_ne"])  # = steady
+    [rejected] = out.rejected["tpe"]
+    assert rejected["label"] == "trial-1" and rejected["val_ne"] == 0.50
+    assert rejected["failure"].split(":")[0] in {"nan_loss", "diverged"}
+    assert out.rejected["agent"] == [] and out.picks["agent"].label == "v-1"
+    assert math.isfinite(out.evals["baseline"]["test_ne"])
+    assert len(lines) == 1 and "trial-1 failed to retrain" in lines[0]
+    # The second round ran in its own home, on the repeat's shared data cache.
+    assert (tmp_path / "eval-retry-1" / "cache").resolve() == (tmp_path / "cache").resolve()
+
+
+def test_gain_target_is_undecided_while_a_repeat_lacks_a_test_gain():
+    def arm(gains, reached):
+        return {
+            "ne_gain_pct": stats.summary(gains),
+            "budget_to_target": stats.summary(reached),
+        }
+
+    spec = BenchSpec("dcn_v2", TINY, 100.0, arms=("agent", "tpe"), repeats=2)
+    full = _targets(spec, {"agent": arm([9.0, 9.0], [40, 30]), "tpe": arm([4.0, 6.0], [90, 80])})
+    assert full["agent"] == {"gain_ratio": 1.8, "gain_target_met": True, "half_budget_met": True}
+    # TPE's pick failed to retrain in repeat 1: its mean (4.0) is over one repeat only.
+    part = _targets(spec, {"agent": arm([9.0, 9.0], [40, 30]), "tpe": arm([4.0, None], [90, 80])})
+    assert stats.summary([4.0, None]) == {"mean": 4.0, "n": 1, "per_repeat": [4.0, None]}
+    assert part["agent"]["gain_target_met"] is None
+    assert part["agent"]["gain_ratio"] == pytest.approx(2.25)

@@ -444,6 +444,7 @@ def _round_services(monkeypatch, plan, **overrides):
         brain=None,
         exploit_trials_per_round=3,
         wide_trials_per_round=1,
+        wide_stream="shared",
         prune_quantile=0.75,
         prune_min_runs=8,
     )
@@ -542,6 +543,40 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
     calls.clear()
     phases._exploit_round(svc, state, _champion(), 6, view)
     assert calls == [(False, 3, 6)]
+
+
+def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
+    """With `wide_stream="independent"` the wide place's TPE sees the runs before exploitation
+    and the earlier wide trials, not the trials around the best nor their confirmations (which
+    it must still not propose again); the around-best places see every run, as before."""
+    from rea.agents.planner import PlannedExperiment
+
+    seen = {}
+
+    def plan(brain, *, wide, n_trials, runs, avoid, **kw):
+        seen[wide] = ([r.experiment_id for r in runs], [c["lr"] for c in avoid])
+        delta = {"dropout": 0.5 if wide else 0.1}
+        return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
+
+    runs = [
+        *_champion(),
+        _run("c-x1-0", "exploitation", {0: 0.94}, lr=0.003),  # around the best
+        _run("c-x1-1", "exploitation", {0: 0.97}, lr=0.3),  # the round's wide place
+        _run("c-xconfirm-1", "exploitation", {0: 0.94, 1: 0.94, 2: 0.94}, lr=0.003),
+        _run("c-x2-0", "exploitation", {0: 0.93}, lr=0.004),
+        _run("c-x2-1", "exploitation", {0: 0.99}, lr=0.5),
+    ]
+    svc, view, state = _round_services(
+        monkeypatch, plan, exploit_trials_per_round=2, wide_stream="independent"
+    )
+    phases._exploit_round(svc, state, runs, 3, view)
+    assert seen[True] == (["c-base", "c-c0", "c-x1-1", "c-x2-1"], [0.003, 0.003, 0.004])
+    assert seen[False] == ([r.experiment_id for r in runs], [])
+    phases._exploit_round(svc, state, runs, 4, view, wide=True)  # stalled: all wide, every run
+    assert seen[True] == ([r.experiment_id for r in runs], [])
+    svc.wide_stream = "shared"
+    phases._exploit_round(svc, state, runs, 5, view)
+    assert seen[True] == ([r.experiment_id for r in runs], [])
 
 
 @pytest.mark.parametrize("kind", ["diverged", "timeout", "nan_loss", "oom", "killed"])

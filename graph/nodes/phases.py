@@ -21,6 +21,7 @@ followed round k."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -356,9 +357,12 @@ def _exploit_round(
             # A group that starts the round's around-best or wide places is seeded as a
             # whole round's is; a later place of a round gets a seed of its own.
             first = group[0] in (0, n - n_wide)
+            history, also_avoid = runs, []
+            if in_wide and not wide and svc.wide_stream == "independent":
+                history, also_avoid = _wide_history(cid, runs, n - n_wide)
             planned = planner.plan_exploitation(
                 svc.brain,
-                runs=runs,
+                runs=history,
                 baseline_config=campaign.baseline_config,
                 best_config=best.config,
                 n_trials=len(group),
@@ -366,7 +370,7 @@ def _exploit_round(
                 seconds_per_seed=sps,
                 seeds=[svc.seeds[0]],
                 wide=in_wide,
-                avoid=avoid,
+                avoid=[*avoid, *also_avoid],
             )[0]
             trials += zip(group, planned, strict=False)
     items = [{**t.model_dump(mode="json"), "place": i} for i, t in trials]
@@ -402,6 +406,23 @@ def _exploit_round(
     if not paid:
         return None  # spend what is left on confirming the best instead
     return "exploitation", rnd, paid
+
+
+def _wide_history(
+    cid: str, runs: list[RunRecord], first_wide: int
+) -> tuple[list[RunRecord], list[dict[str, Any]]]:
+    """An independent wide stream's history: the runs before exploitation (baseline, validation,
+    combination) and the wide places' trials (place >= `first_wide` of a round), not the trials
+    around the best nor their confirmations, so TPE's good trials are the best of its own
+    search, not the neighbours of the best config. The left-out runs' configs come back as
+    configs to avoid (they were run)."""
+    places = re.compile(rf"^{re.escape(cid)}-x\d+-(\d+)$")
+    keep, left = [], []
+    for run in runs:
+        m = places.match(run.experiment_id)
+        ours = run.phase != "exploitation" or (m is not None and int(m.group(1)) >= first_wide)
+        (keep if ours else left).append(run)
+    return keep, [r.config for r in left]
 
 
 def _challenger(svc: Services, state: dict[str, Any], runs: list[RunRecord]) -> RunRecord | None:
