@@ -203,7 +203,11 @@ def run_agent(
     """One agent campaign (after a campaign on `pre` in the same home, in transfer mode)."""
     base = spec.baseline_config().model_dump(mode="json")
     with rea_home(home) as settings, open_runner(settings) as runner:
-        extra: dict[str, Any] = {"brain": brain_mode(settings)}
+        extra: dict[str, Any] = {
+            "brain": brain_mode(settings),
+            "wide_stream": settings.wide_stream,
+            "rolling_exploitation": settings.rolling_exploitation,
+        }
         if pre:
             first = runner.start(spec.model, pre, spec.budget, baseline=base)
             runner.drive(first, yes_approver, progress=lambda s: progress(f"(pre) {s}"))

@@ -152,6 +152,7 @@ def test_no_arm_spends_more_than_its_budget(bench):
     agent = result["repeats_detail"][0]["arms"]["agent"]
     assert agent["used_seconds"] == pytest.approx(agent["extra"]["budget_used_seconds"], abs=0.01)
     assert agent["extra"]["brain"] == "offline"
+    assert agent["extra"]["wide_stream"] == "shared" and agent["extra"]["rolling_exploitation"]
 
 
 @pytest.mark.slow

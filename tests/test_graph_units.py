@@ -546,15 +546,16 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
 
 
 def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
-    """With `wide_stream="independent"` the wide place's TPE sees the runs before exploitation
-    and the earlier wide trials, not the trials around the best nor their confirmations (which
-    it must still not propose again); the around-best places see every run, as before."""
+    """With `wide_stream="independent"` the wide place's TPE sees the baseline and the earlier
+    wide trials only, as a TPE search of its own (random start-up trials included); not the
+    research cards, the trials around the best nor their confirmations (which it must still not
+    propose again). The around-best places see every run, as before."""
     from rea.agents.planner import PlannedExperiment
 
     seen = {}
 
-    def plan(brain, *, wide, n_trials, runs, avoid, **kw):
-        seen[wide] = ([r.experiment_id for r in runs], [c["lr"] for c in avoid])
+    def plan(brain, *, wide, n_trials, runs, avoid, startup, **kw):
+        seen[wide] = ([r.experiment_id for r in runs], [c["lr"] for c in avoid], startup)
         delta = {"dropout": 0.5 if wide else 0.1}
         return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
 
@@ -570,13 +571,14 @@ def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
         monkeypatch, plan, exploit_trials_per_round=2, wide_stream="independent"
     )
     phases._exploit_round(svc, state, runs, 3, view)
-    assert seen[True] == (["c-base", "c-c0", "c-x1-1", "c-x2-1"], [0.003, 0.003, 0.004])
-    assert seen[False] == ([r.experiment_id for r in runs], [])
+    every = [r.experiment_id for r in runs]
+    assert seen[True] == (["c-base", "c-x1-1", "c-x2-1"], [0.002, 0.003, 0.003, 0.004], 11)
+    assert seen[False] == (every, [], None)
     phases._exploit_round(svc, state, runs, 4, view, wide=True)  # stalled: all wide, every run
-    assert seen[True] == ([r.experiment_id for r in runs], [])
+    assert seen[True] == (every, [], None)
     svc.wide_stream = "shared"
     phases._exploit_round(svc, state, runs, 5, view)
-    assert seen[True] == ([r.experiment_id for r in runs], [])
+    assert seen[True] == (every, [], None)
 
 
 @pytest.mark.parametrize("kind", ["diverged", "timeout", "nan_loss", "oom", "killed"])

@@ -118,13 +118,15 @@ def plan_exploitation(
     seeds: Sequence[int] | None = None,
     wide: bool = False,
     avoid: Sequence[dict[str, Any]] = (),
+    startup: int | None = None,
 ) -> tuple[list[PlannedExperiment], ExploitSpace]:
     """`n_trials` TPE proposals around `best_config`, warm-started with every run, and the
     search space used (pass it back next time to keep the space; None = choose one: the LLM's
     when there is one, else `default_space`). `wide`: search `wide_space` instead (the whole
     schema space; exploitation widens to it when its local search stalls). Each trial runs
     `seeds` (default: [seed]). `avoid`: configs of trials still running (not in `runs` yet),
-    which are not proposed again."""
+    which are not proposed again. `startup`: random proposals until this many runs fit the
+    space (default: the planner's STARTUP_TRIALS)."""
     if wide:
         space = wide_space(best_config)
     elif space is not None:
@@ -146,6 +148,7 @@ def plan_exploitation(
         space=space,
         seeds=list(seeds) if seeds else [seed],
         avoid=avoid,
+        **({} if startup is None else {"startup": startup}),
     )
     return experiments, space
 
