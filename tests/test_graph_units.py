@@ -547,15 +547,17 @@ def test_a_round_mixes_trials_around_the_best_with_wide_ones(monkeypatch):
 
 def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
     """With `wide_stream="independent"` the wide place's TPE sees the baseline and the earlier
-    wide trials only, as a TPE search of its own (random start-up trials included); not the
+    wide trials only, as a TPE search of its own over the baseline's family (random start-up
+    trials included, whatever family the best is); not the
     research cards, the trials around the best nor their confirmations (which it must still not
     propose again). The around-best places see every run, as before."""
     from rea.agents.planner import PlannedExperiment
 
-    seen = {}
+    seen, anchors = {}, {}
 
-    def plan(brain, *, wide, n_trials, runs, avoid, startup, **kw):
+    def plan(brain, *, wide, n_trials, runs, avoid, startup, best_config, **kw):
         seen[wide] = ([r.experiment_id for r in runs], [c["lr"] for c in avoid], startup)
+        anchors[wide] = best_config
         delta = {"dropout": 0.5 if wide else 0.1}
         return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
 
@@ -574,6 +576,8 @@ def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
     every = [r.experiment_id for r in runs]
     assert seen[True] == (["c-base", "c-x1-1", "c-x2-1"], [0.002, 0.003, 0.003, 0.004], 11)
     assert seen[False] == (every, [], None)
+    # The stream searches the baseline's family's space; the around-best places, the best's.
+    assert anchors[True] == {"model": "dcn_v2"} and anchors[False] == runs[1].config
     phases._exploit_round(svc, state, runs, 4, view, wide=True)  # stalled: all wide, every run
     assert seen[True] == (every, [], None)
     svc.wide_stream = "shared"

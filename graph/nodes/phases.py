@@ -357,15 +357,16 @@ def _exploit_round(
             # A group that starts the round's around-best or wide places is seeded as a
             # whole round's is; a later place of a round gets a seed of its own.
             first = group[0] in (0, n - n_wide)
-            history, also_avoid, startup = runs, [], None
+            history, also_avoid, startup, anchor = runs, [], None, best.config
             if in_wide and not wide and svc.wide_stream == "independent":
+                # a search of its own over the baseline's family, whatever the best became
                 history, also_avoid = _wide_history(cid, runs, n - n_wide)
-                startup = WIDE_STARTUP
+                startup, anchor = WIDE_STARTUP, campaign.baseline_config
             planned = planner.plan_exploitation(
                 svc.brain,
                 runs=history,
                 baseline_config=campaign.baseline_config,
-                best_config=best.config,
+                best_config=anchor,
                 n_trials=len(group),
                 seed=rnd if first else rnd * 1000 + group[0],
                 seconds_per_seed=sps,
@@ -418,10 +419,10 @@ def _wide_history(
     cid: str, runs: list[RunRecord], first_wide: int
 ) -> tuple[list[RunRecord], list[dict[str, Any]]]:
     """An independent wide stream's history: the baseline and the wide places' trials (place >=
-    `first_wide` of a round), as a TPE search of its own would have them (it starts with
-    WIDE_STARTUP random trials), not the research cards, the trials around the best nor their
-    confirmations: otherwise TPE's good trials are the neighbours of the best config and it
-    proposes near them (measured 2026-12-05: 76 of 84 wide trials kept the best's optimizer,
+    `first_wide` of a round), as the TPE arm's search would have them (it starts with
+    WIDE_STARTUP random trials, over the baseline's family's whole space), not the research
+    cards, the trials around the best nor their confirmations: otherwise TPE's good trials are
+    the neighbours of the best config and it proposes near them (measured 2026-12-05: 76 of 84 wide trials kept the best's optimizer,
     and 88 of 96 when only the validation and combination runs stayed in). The left-out runs'
     configs come back as configs to avoid (they were run)."""
     places = re.compile(rf"^{re.escape(cid)}-x\d+-(\d+)$")
