@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     wide_stream: Literal["shared", "independent"] = Field(
         "shared",
         description="What the exploitation's wide trials are fit to: every run (shared) or "
-        "only the baseline, validation, combination and earlier wide runs (independent).",
+        "only the baseline and earlier wide trials, over the baseline's family (independent; "
+        "measured worse on 2026-12-05, docs/benchmark-campaign.md).",
     )
     max_parallel_jobs: int | None = Field(
         None, ge=1, description="Local jobs running at once (unset: one per core)."

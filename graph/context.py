@@ -37,9 +37,10 @@ class Services:
     # (docs/benchmark-campaign.md, 2026-12-04).
     wide_trials_per_round: int = 1
     # What the wide trials' TPE is fit to: "shared", every run of the campaign (so its good
-    # trials are mostly the ones around the best config); "independent", only the baseline,
-    # validation and combination runs and the earlier wide trials: a TPE over the whole space
-    # of its own, beside the search around the best.
+    # trials are mostly the ones around the best config); "independent", only the baseline and
+    # the earlier wide trials, over the baseline's family's whole space with 10 random start-up
+    # trials: a TPE search of its own beside the search around the best. Independent ended
+    # lower in both repeats of 2 variants against shared (docs/benchmark-campaign.md, 2026-12-05).
     wide_stream: str = "shared"
     # Exploitation runs round after round while the budget lasts: the best one-seed trial is
     # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
