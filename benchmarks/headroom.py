@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from rea.app.bench_arms import EVAL_SEEDS
-from rea.app.bench_campaign import _config_key, evaluate, share_cache
+from rea.app.bench_campaign import ArmRun, evaluate, share_cache
+from rea.app.bench_search import Trial
 from rea.app.bench_stats import gain_pct
 
 
@@ -76,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     if not base:
         print("no baseline-* job under the given homes", file=sys.stderr)
         return 2
-    seen, top = set(), []
-    for run in sorted(runs, key=lambda r: r["val_ne"]):
-        if (key := _config_key(run["config"])) not in seen:
-            seen.add(key)
-            top.append(run)
-        if len(top) == args.top:
-            break
+    # the bench's own model selection: lowest val NE first, one run per config (seed aside)
+    trials = [
+        Trial(r["label"], r["config"], 0.0, 0.0, metrics={"val_ne": r["val_ne"]}) for r in runs
+    ]
+    by_label = {r["label"]: r for r in runs}
+    ranked = ArmRun("headroom", math.inf, trials).ranked()
+    top = [by_label[t.label] for t in ranked[: args.top]]
     configs = {
         "baseline": base[0]["config"],
         **{f"top-{i}": r["config"] for i, r in enumerate(top)},
