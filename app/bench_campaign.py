@@ -206,6 +206,7 @@ def run_agent(
         extra: dict[str, Any] = {
             "brain": brain_mode(settings),
             "wide_stream": settings.wide_stream,
+            "keep_incumbent_family": settings.keep_incumbent_family,
             "rolling_exploitation": settings.rolling_exploitation,
         }
         if pre:

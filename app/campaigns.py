@@ -64,6 +64,7 @@ def services_from(
         research=_Lazy(lambda: memory.research),
         rolling_exploitation=settings.rolling_exploitation,
         wide_stream=settings.wide_stream,
+        keep_incumbent_family=settings.keep_incumbent_family,
     )
 
 

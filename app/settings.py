@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         "only the baseline and earlier wide trials, over the baseline's family (independent; "
         "measured worse on 2026-12-05, docs/benchmark-campaign.md).",
     )
+    keep_incumbent_family: bool = Field(
+        True,
+        description="While exploitation's best config is of another model family than the "
+        "baseline's, one trial a round keeps tuning the baseline's family; false: every trial "
+        "follows the best's family (the behaviour before 2026-12-05, afternoon).",
+    )
     max_parallel_jobs: int | None = Field(
         None, ge=1, description="Local jobs running at once (unset: one per core)."
     )

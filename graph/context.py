@@ -42,6 +42,11 @@ class Services:
     # trials: a TPE search of its own beside the search around the best. Independent ended
     # lower in both repeats of 2 variants against shared (docs/benchmark-campaign.md, 2026-12-05).
     wide_stream: str = "shared"
+    # While the best config is of another model family than the baseline's, the last place of
+    # every round searches around the best run of the baseline's family (instead of the wide
+    # space): a family switch must beat the incumbent family tuned, not just its untuned
+    # baseline (`phases._incumbent`). False: every place follows the best's family.
+    keep_incumbent_family: bool = True
     # Exploitation runs round after round while the budget lasts: the best one-seed trial is
     # confirmed with every seed every `confirm_every` rounds (a validated confirmation becomes
     # the config later rounds search around). After `exploit_patience` rounds in a row that

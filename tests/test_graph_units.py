@@ -445,6 +445,7 @@ def _round_services(monkeypatch, plan, **overrides):
         exploit_trials_per_round=3,
         wide_trials_per_round=1,
         wide_stream="shared",
+        keep_incumbent_family=True,
         prune_quantile=0.75,
         prune_min_runs=8,
     )
@@ -583,6 +584,62 @@ def test_an_independent_wide_stream_is_fit_to_its_own_trials_only(monkeypatch):
     svc.wide_stream = "shared"
     phases._exploit_round(svc, state, runs, 5, view)
     assert seen[True] == (every, [], None)
+
+
+def test_a_family_switch_keeps_one_place_a_round_on_the_incumbent_family(monkeypatch):
+    """While the best config is a FinalMLP one and the baseline a DCN-v2 one, the round's last
+    place (otherwise the wide one) searches around the best DCN-v2 run on the trials' seed, in
+    its local space, fit to every run; the other places follow the best. With one trial a
+    round, every other round is the incumbent's. Back on the baseline's family, or with
+    `keep_incumbent_family` off, the last place is wide again."""
+    from rea.agents.planner import PlannedExperiment
+
+    seen = []
+
+    def plan(brain, *, wide, n_trials, runs, best_config, **kw):
+        seen.append((wide, n_trials, best_config["model"], best_config["lr"], len(runs)))
+        delta = {"model": best_config["model"], "lr": best_config["lr"] * 2}
+        return [PlannedExperiment(title="t", config_delta=delta, seeds=[0], est_seconds=1.0)] * n_trials, None  # fmt: skip
+
+    def finalmlp(run: RunRecord) -> RunRecord:
+        return run.model_copy(update={"config": {**run.config, "model": "finalmlp"}})
+
+    runs = [
+        _run("c-base", "baseline", {0: 0.98, 1: 0.98, 2: 0.98}, lr=0.001),
+        finalmlp(_run("c-v0", "validation", {0: 0.95, 1: 0.95, 2: 0.95}, lr=0.002)),
+        _run("c-v1", "validation", {0: 0.97, 1: 0.975, 2: 0.97}, lr=0.003),
+        _run("c-x1-0", "exploitation", {0: 0.965}, lr=0.004),  # DCN-v2's best on seed 0
+        finalmlp(_run("c-x1-1", "exploitation", {0: 0.94}, lr=0.005)),
+    ]
+    svc, view, state = _round_services(monkeypatch, plan, exploit_trials_per_round=2)
+    state["best_experiment_id"] = "c-v0"
+    _, _, items = phases._exploit_round(svc, state, runs, 2, view)
+    assert seen == [(False, 1, "finalmlp", 0.002, 5), (False, 1, "dcn_v2", 0.004, 5)]
+    assert [(i["place"], i["config_delta"]["model"]) for i in items] == [
+        (0, "finalmlp"),
+        (1, "dcn_v2"),
+    ]
+    seen.clear()
+    phases._exploit_round(svc, state, runs, 3, view, wide=True)  # stalled: the rest go wide
+    assert seen == [(True, 1, "finalmlp", 0.002, 5), (False, 1, "dcn_v2", 0.004, 5)]
+    seen.clear()
+    phases._exploit_round(svc, state, runs, 3, view, places=[1])  # a rolling refill
+    assert seen == [(False, 1, "dcn_v2", 0.004, 5)]
+    svc.exploit_trials_per_round = 1
+    for rnd in (4, 5):
+        seen.clear()
+        phases._exploit_round(svc, state, runs, rnd, view)
+        assert [s[2] for s in seen] == (["dcn_v2"] if rnd % 2 == 0 else ["finalmlp"])
+    svc.exploit_trials_per_round = 2
+    svc.keep_incumbent_family = False
+    seen.clear()
+    phases._exploit_round(svc, state, runs, 6, view)
+    assert seen == [(False, 1, "finalmlp", 0.002, 5), (True, 1, "finalmlp", 0.002, 5)]
+    svc.keep_incumbent_family = True
+    state["best_experiment_id"] = "c-x1-0"  # a DCN-v2 trial became the best
+    seen.clear()
+    phases._exploit_round(svc, state, runs, 7, view)
+    assert seen == [(False, 1, "dcn_v2", 0.004, 5), (True, 1, "dcn_v2", 0.004, 5)]
 
 
 @pytest.mark.parametrize("kind", ["diverged", "timeout", "nan_loss", "oom", "killed"])
