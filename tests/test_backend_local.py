@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from rea.trainers.backends import LocalBackend
 from rea.trainers.backends import local as local_mod
 from rea.trainers.backends import warm as warm_mod
-from rea.trainers.events import JobEvent, JobSpec
+from rea.trainers.events import PID_FILE_ENV, JobEvent, JobSpec
 
 DATA = "synthetic:tiny?rows=2000&seed=0"
 
@@ -154,6 +156,34 @@ def test_a_launch_interrupted_before_the_pid_was_recorded_is_crashed(tmp_path, m
     assert final.failure.kind == "crashed" and "never recorded" in final.failure.message
     backend.poll()
     assert spawns(tmp_path) == []
+
+
+def test_a_job_started_just_before_its_spawner_died_is_running_not_crashed(tmp_path):
+    """The spawner died after starting the job's process but before recording its pid. The job
+    recorded its own pid first thing, so the backend sees it running (not crashed, which would
+    retry it beside itself), can cancel it, and its own final event is its result."""
+    backend = LocalBackend(tmp_path)
+    spec = make_spec(tmp_path, "early", fault={"kind": "timeout", "at_step": 1})
+    backend.submit(spec)
+    d = tmp_path / "early"
+    (d / "launched.json").write_text(json.dumps({"pid": None, "launched_ns": 1}))  # long ago
+    (d / "spec.json").write_text(spec.model_dump_json())
+    env = {**os.environ, PID_FILE_ENV: str(d / local_mod.JOB_PID)}
+    cmd = [sys.executable, "-m", "rea.trainers.job", str(d / "spec.json")]
+    with (d / "stdout.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=log, stderr=log, env=env)
+    try:
+        wait_for(lambda: len(backend.events("early")) >= 1)  # started, SIGTERM handler in
+        assert backend.state("early") == "running"
+        backend.poll()
+        assert backend.state("early") == "running" and spawns(tmp_path) == []
+        assert backend.cancel("early") is True  # the pid the job recorded gets the SIGTERM
+        assert proc.wait(timeout=30) is not None
+        final = backend.final_event("early")
+        assert final.failure.kind == "killed" and "never recorded" not in final.failure.message
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_submit_refuses_a_foreign_output_dir_and_a_reused_job_id(tmp_path):

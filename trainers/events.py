@@ -40,6 +40,9 @@ ECHO_ENV = "REA_ECHO_EVENTS"
 ECHO_PREFIX = "REA-EVENT "
 # The spec inline (JSON), for a node where the spec file is not (see job.load_spec).
 SPEC_ENV = "REA_JOB_SPEC"
+# Where the job writes its own pid first thing ({"pid", "pid_start"}), when its backend asks: a
+# backend that died between spawning the job and recording its pid still finds it running.
+PID_FILE_ENV = "REA_JOB_PID_FILE"
 
 EventKind = Literal["started", "progress", "succeeded", "failed"]
 FailureKind = Literal[

@@ -29,8 +29,18 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
+from .backends.files import proc_start, write_atomic
 from .errors import ConfigError, ReaError, StopRequested, TrainingTimeout
-from .events import SECRET_ENV, SPEC_ENV, EventEmitter, Failure, JobEvent, JobSpec, write_result
+from .events import (
+    PID_FILE_ENV,
+    SECRET_ENV,
+    SPEC_ENV,
+    EventEmitter,
+    Failure,
+    JobEvent,
+    JobSpec,
+    write_result,
+)
 from .faults import corrupt_inputs
 from .train import EpochRecord, TrainResult, resolve_device, train
 
@@ -254,7 +264,19 @@ def run_job(spec: JobSpec) -> int:
             h.close()
 
 
+def record_pid() -> None:
+    """Write this process's pid and start time where the backend asked (PID_FILE_ENV), before
+    anything that can fail: the local backend records the pid it spawned too, but a backend
+    killed between the spawn and that record would otherwise settle a running job as crashed
+    and start it again beside itself."""
+    path = os.environ.get(PID_FILE_ENV)
+    if path:
+        pid = os.getpid()
+        write_atomic(Path(path), json.dumps({"pid": pid, "pid_start": proc_start(pid)}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    record_pid()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m rea.trainers.job SPEC.json", file=sys.stderr)

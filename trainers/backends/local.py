@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..events import Failure, JobEvent, JobSpec, now_iso
+from ..events import PID_FILE_ENV, Failure, JobEvent, JobSpec, now_iso
 from . import warm
 from .base import LOG_LINES, JobInfo, JobState, tail
 from .files import (
@@ -50,6 +50,7 @@ from .files import (
 )
 
 SUBMITTED, LAUNCHED = "submitted.json", "launched.json"
+JOB_PID = "job_pid.json"  # the job's own record of its pid (PID_FILE_ENV)
 RESULT, EVENTS = "result.json", "events.jsonl"
 CANCEL_REQUESTED = "cancel_requested"
 SUBMISSIONS_LOG = "submissions.log"
@@ -175,8 +176,9 @@ class LocalBackend:
         if create_exclusive(d / LAUNCHED, {"cancelled": True, "launched_ns": time.time_ns()}):
             self._finish(d, "killed", "cancelled before it started")
             return True
-        pid = read_json(d / LAUNCHED).get("pid")
-        if pid is None or not _alive(d, read_json(d / LAUNCHED))[0]:
+        launch = _launch_record(d)
+        pid = launch.get("pid")
+        if pid is None or not _alive(d, launch)[0]:
             return False
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
@@ -254,7 +256,7 @@ class LocalBackend:
             return "finished"
         if not (d / LAUNCHED).exists():
             return "queued"
-        launch = read_json(d / LAUNCHED)
+        launch = _launch_record(d)
         alive, code = _alive(d, launch)
         if alive:
             return "running"
@@ -296,7 +298,12 @@ class LocalBackend:
             return False
         spec = JobSpec.model_validate(read_json(d / SUBMITTED)["spec"])
         write_atomic(d / "spec.json", spec.model_dump_json(indent=2))
-        env = {**os.environ, "OMP_NUM_THREADS": str(spec.num_threads or 1), **self.env}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(spec.num_threads or 1),
+            **self.env,
+            PID_FILE_ENV: str(d / JOB_PID),
+        }
         cmd = [self.python, "-m", "rea.trainers.job", str(d / "spec.json")]
         # Logged before the spawn: a kill between the two leaves a line for a process that
         # never started (its claim is settled as crashed), never a started job missing here.
@@ -371,6 +378,17 @@ def _same_attempt(marker: dict[str, Any], spec: JobSpec) -> None:
             f"job id {spec.job_id!r} was already submitted as attempt {attempt}; "
             "each attempt needs its own job id"
         )
+
+
+def _launch_record(d: Path) -> dict[str, Any]:
+    """launched.json; while it holds no pid (its spawner died between the spawn and recording
+    it, or is between the two right now), the pid the job recorded itself (JOB_PID)."""
+    launch = read_json(d / LAUNCHED)
+    if launch.get("pid") is None and not launch.get("cancelled"):
+        own = read_json(d / JOB_PID)
+        if isinstance(own.get("pid"), int):
+            launch = {**launch, "pid": own["pid"], "pid_start": own.get("pid_start")}
+    return launch
 
 
 def _alive(d: Path, launch: dict[str, Any]) -> tuple[bool, int | None]:
