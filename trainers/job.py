@@ -272,7 +272,10 @@ def record_pid() -> None:
     path = os.environ.get(PID_FILE_ENV)
     if path:
         pid = os.getpid()
-        write_atomic(Path(path), json.dumps({"pid": pid, "pid_start": proc_start(pid)}))
+        try:
+            write_atomic(Path(path), json.dumps({"pid": pid, "pid_start": proc_start(pid)}))
+        except OSError as err:  # a safety net only: the job still runs without it
+            print(f"note: could not record the job's pid in {path}: {err}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

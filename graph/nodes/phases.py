@@ -428,10 +428,11 @@ def _incumbent(
     searching around it, so that a family switch, validated against the untuned baseline, has
     to beat the incumbent family tuned as well. A better trial of either family becomes the
     challenger, and its confirmation the best, as any other. (On the synthetic preset's data
-    seed 1 a FinalMLP card beat the untuned DCN-v2 baseline, every later search stayed in
-    FinalMLP's space, and 10 of 12 benchmark runs ended at +2.7..+4.0 %; DCN-v2 configs made
-    +7.5..+10.0 % in the last three TPE runs, docs/benchmark-campaign.md.) None when the best
-    is of the baseline's family, or `keep_incumbent_family` is off."""
+    seed 1 a FinalMLP card beat the untuned DCN-v2 baseline and every later search stayed in
+    FinalMLP's space: +2.7..+4.7 % in 12 of 14 benchmark runs. Keeping DCN-v2 in the search
+    made +6.57 and +7.28 % against +4.73 and +3.24 % without, 2026-12-05,
+    docs/benchmark-campaign.md.) None when the best is of the baseline's family, or
+    `keep_incumbent_family` is off."""
     family = baseline_config.get("model")
     if not svc.keep_incumbent_family or best.config.get("model") == family:
         return None
