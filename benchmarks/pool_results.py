@@ -42,6 +42,7 @@ def load_gains(
 ) -> dict[str, dict[str, list[float]]]:
     """arm -> data reference -> test-NE gains (%) of its repeats, over every file."""
     rename = rename or {}
+    used: set[tuple[str, str]] = set()
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for path in paths:
         try:
@@ -51,6 +52,7 @@ def load_gains(
             raise SystemExit(f"{path}: not a `rea bench campaign --json` result ({err!r})") from err
         for rep in repeats:
             for arm, result in rep["arms"].items():
+                used.add((str(path), arm))
                 gain = result.get("ne_gain_pct")
                 if gain is None:  # no pick retrained: that repeat has no gain to pool
                     continue
@@ -58,6 +60,11 @@ def load_gains(
                 if name == "-":  # left out
                     continue
                 out[name][data_key(rep["data"])].append(float(gain))
+    if unmatched := sorted(set(rename) - used):
+        named = ", ".join(f"{path}={arm}" for path, arm in unmatched)
+        raise SystemExit(
+            f"--as {named}: no such arm in that file (give FILE exactly as in the file list)"
+        )
     return {arm: dict(by_data) for arm, by_data in out.items()}
 
 

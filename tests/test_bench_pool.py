@@ -57,6 +57,10 @@ def test_arms_can_be_renamed_or_left_out_per_file(tmp_path):
     assert gains == {"tpe": {D0: [8.0, 10.0]}, "agent-new": {D0: [12.0]}}
     with pytest.raises(SystemExit, match="FILE=ARM:NAME"):
         pool_results._rename(["no-arm-given"])
+    # a renaming that matches nothing is an error, not a silent no-op (a path spelt otherwise)
+    for wrong in (f"./{old.name}=agent:-", f"{old}=random:-"):
+        with pytest.raises(SystemExit, match="no such arm in that file"):
+            pool_results.load_gains([old], pool_results._rename([wrong]))
 
 
 def test_a_file_that_is_not_a_bench_result_is_named(tmp_path, capsys):
