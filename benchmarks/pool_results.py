@@ -115,15 +115,13 @@ def pool(gains: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
         }
         shared = [d for d in data if d in ref]
         if arm != REFERENCE and shared:
-            ref_gain = pooled_mean(ref, shared)
+            gain, ref_gain = pooled_mean(by_data, shared), pooled_mean(ref, shared)
             interval = ratio_interval(by_data, ref, shared)
             entry["vs_tpe"] = {
                 "data": shared,
-                "gain_pct": round(pooled_mean(by_data, shared), 3),
+                "gain_pct": round(gain, 3),
                 "tpe_gain_pct": round(ref_gain, 3),
-                "ratio": round(pooled_mean(by_data, shared) / ref_gain, 3)
-                if ref_gain > 0
-                else None,
+                "ratio": round(gain / ref_gain, 3) if ref_gain > 0 else None,
                 "ratio_ci95": [round(x, 3) for x in interval] if interval else None,
             }
         arms[arm] = entry
