@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("homes", nargs="+", type=Path, help="arm homes (each has jobs/)")
     ap.add_argument("--data", required=True, help="the data reference the arms searched on")
     ap.add_argument("--top", type=int, default=5)
+    ap.add_argument(
+        "--baseline-from",
+        type=Path,
+        default=None,
+        help="the arm home whose baseline job is the baseline (default: the first home's); "
+        "e.g. a dcn_v2 arm's, to measure other families' searches against the bench's baseline",
+    )
     ap.add_argument("--eval-seeds", default=",".join(map(str, EVAL_SEEDS)))
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/rea-headroom"))
@@ -73,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = tuple(int(s) for s in args.eval_seeds.split(","))
 
     runs = [r for home in args.homes for r in finished_runs(home)]
-    base = [r for r in runs if r["label"].startswith("baseline")]
+    base_home = args.baseline_from or args.homes[0]
+    base = [r for r in finished_runs(base_home) if r["label"].startswith("baseline")]
     if not base:
-        print("no baseline-* job under the given homes", file=sys.stderr)
+        print(f"no finished baseline-* job under {base_home}/jobs", file=sys.stderr)
         return 2
     # the bench's own model selection: lowest val NE first, one run per config (seed aside)
     trials = [
@@ -119,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": args.data,
         "eval_seeds": list(seeds),
         "runs_ranked": len(runs),
-        "baseline": {k: base_eval.get(k) for k in ("val_ne", "test_ne", "failure")},
+        "baseline_from": str(base_home),
+        "baseline": {k: base_eval.get(k) for k in ("val_ne", "test_ne", "failure")}
+        | {"config": base[0]["config"]},
         "val_selected": ok[0] if ok else None,
         "best_by_test": max(ok, key=lambda r: r["test_gain_pct"]) if ok else None,
         "top": rows,

@@ -1,4 +1,4 @@
-"""The research agent on the real research library (57 cards in Chroma): offline ranking by
+"""The research agent on the real research library (58 cards in Chroma): offline ranking by
 prior gain per cost, exclusions, and the LLM policy with its validation and fallback."""
 
 from __future__ import annotations
