@@ -1,4 +1,4 @@
-"""The research agent on the real research library (58 cards in Chroma): offline ranking by
+"""The research agent on the real research library (57 cards in Chroma): offline ranking by
 prior gain per cost, exclusions, and the LLM policy with its validation and fallback."""
 
 from __future__ import annotations
@@ -93,24 +93,6 @@ def test_excluded_applied_and_worse_cards_are_never_proposed(library):
     assert "reg-emb-l2-1e-5" not in ids and "data-dense-log" not in ids  # no-ops on this baseline
     assert "loss-focal-2-platt" not in ids  # expected to make NE worse
     assert len(ids) == len(set(ids)) > 6
-
-
-def test_a_deep_family_on_small_data_is_offered_the_fm_fallback(library):
-    # On tens of thousands of rows the research agent proposes dropping the deep tower for an FM
-    # (with the embedding rate an FM needs); on millions of rows it does not.
-    small = {"source": "libfm", "rows": 20_000}
-    dcn = default_config("dcn_v2").model_dump()
-    out = offline(library, baseline=dcn, model="dcn_v2", dataset=small)
-    by_card = {h.evidence["card_id"]: h for h in out.hypotheses}
-    assert by_card["arch-fm-from-deep"].config_delta == {"model": "fm", "embedding_lr": 0.01}
-    apply_delta(dcn, by_card["arch-fm-from-deep"].config_delta)
-    large = offline(library, baseline=dcn, model="dcn_v2", dataset={**small, "rows": 5_000_000})
-    assert "arch-fm-from-deep" not in {h.evidence["card_id"] for h in large.hypotheses}
-    # an FM or LR baseline is never offered it
-    for model in ("fm", "lr"):
-        base = default_config(model).model_dump()
-        got = offline(library, baseline=base, model=model, dataset=small).hypotheses
-        assert "arch-fm-from-deep" not in {h.evidence["card_id"] for h in got}
 
 
 def test_queries_follow_family_and_traits():

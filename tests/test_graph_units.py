@@ -673,19 +673,3 @@ def test_an_exploitation_trial_failing_on_its_config_is_dropped_not_debugged(tmp
     else:
         assert not trial.get("launch") and "dropped, not retried" in trial["notes"][-1]
     assert [r["experiment_id"] for r in confirm["launch"]] == ["c-xconfirm-5"]
-
-
-def test_dataset_traits_give_the_size_of_synthetic_and_file_refs(tmp_path):
-    from rea.graph.nodes.common import dataset_traits
-
-    path = tmp_path / "ml.libfm"
-    path.write_text("1 0:1 1:1\n0 0:2 1:1\n")
-
-    syn = dataset_traits("synthetic:interaction-heavy?rows=20000&seed=0")
-    assert syn["source"] == "synthetic" and syn["preset"] == "interaction-heavy"
-    assert syn["rows"] == 20000
-    # a file read with max_rows has at most that many rows: the research agent's small-data query
-    # needs it (before, only synthetic refs had a size)
-    ml = dataset_traits(f"libfm:{path}?max_rows=20000&split=0.8,0.1,0.1")
-    assert ml["source"] == "libfm" and ml["rows"] == 20000 and "preset" not in ml
-    assert "rows" not in dataset_traits(f"libfm:{path}?split=0.8,0.1,0.1")

@@ -34,14 +34,13 @@ def hypothesis_id(campaign_id: str, origin: str, index: int) -> str:
 
 
 def dataset_traits(data: str) -> dict[str, Any]:
-    """What the insight memory and the research queries match datasets on: the source, preset
-    and size (a synthetic ref's rows, or a file ref's max_rows: the rows it reads at most)."""
+    """What the insight memory matches datasets on: the source, preset and size."""
     ref = parse_ref(data)
     traits: dict[str, Any] = {"source": ref.scheme, "ref": data}
     if ref.preset:
         traits["preset"] = ref.preset
-    if rows := ref.rows or ref.max_rows:
-        traits["rows"] = rows
+    if ref.rows:
+        traits["rows"] = ref.rows
     return traits
 
 
