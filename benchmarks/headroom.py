@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-from",
         type=Path,
         default=None,
-        help="the arm home whose baseline job is the baseline (default: the first home's); "
+        help="the arm home whose baseline job is the baseline (default: the first of the homes "
+        "that has one); "
         "e.g. a dcn_v2 arm's, to measure other families' searches against the bench's baseline",
     )
     ap.add_argument("--eval-seeds", default=",".join(map(str, EVAL_SEEDS)))
@@ -80,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     seeds = tuple(int(s) for s in args.eval_seeds.split(","))
 
     runs = [r for home in args.homes for r in finished_runs(home)]
-    base_home = args.baseline_from or args.homes[0]
-    base = [r for r in finished_runs(base_home) if r["label"].startswith("baseline")]
+    # the baseline: the named home's, else the first home's that has one
+    base_homes = [args.baseline_from] if args.baseline_from else args.homes
+    pool = finished_runs(args.baseline_from) if args.baseline_from else runs
+    base = [r for r in pool if r["label"].startswith("baseline")]
     if not base:
-        print(f"no finished baseline-* job under {base_home}/jobs", file=sys.stderr)
+        where = ", ".join(f"{home}/jobs" for home in base_homes)
+        print(f"no finished baseline-* job under {where}", file=sys.stderr)
         return 2
+    base_home = base[0]["home"]
     # the bench's own model selection: lowest val NE first, one run per config (seed aside)
     trials = [
         Trial(r["label"], r["config"], 0.0, 0.0, metrics={"val_ne": r["val_ne"]}) for r in runs

@@ -51,9 +51,15 @@ def test_the_baseline_comes_from_the_home_named(tmp_path: Path) -> None:
     base_ne, ne = out["baseline"]["test_ne"], top["test_ne"]
     assert top["test_gain_pct"] == pytest.approx(100 * (base_ne - ne) / base_ne)
 
-    # without --baseline-from, the first home's baseline is the baseline (fm's here)
+    # without --baseline-from, the first home's baseline is the baseline (fm's here), or the
+    # next home's where the first has none
     assert headroom.main([*argv[:1], *argv[3:], "--json", str(report)]) == 0
     assert json.loads(report.read_text())["baseline"]["config"]["model"] == "fm"
+    search = tmp_path / "search"
+    finished_job(search, "trial 9", config("fm", lr=0.03), 0.91)
+    assert headroom.main([str(search), str(dcn), *argv[3:], "--json", str(report)]) == 0
+    out = json.loads(report.read_text())
+    assert out["baseline_from"] == str(dcn) and out["baseline"]["config"]["model"] == "dcn_v2"
 
 
 def test_a_baseline_home_without_a_baseline_job_is_named(
@@ -64,3 +70,5 @@ def test_a_baseline_home_without_a_baseline_job_is_named(
     argv = [str(tmp_path / "fm"), "--baseline-from", str(tmp_path / "empty"), "--data", DATA]
     assert headroom.main(argv) == 2
     assert f"no finished baseline-* job under {tmp_path / 'empty'}/jobs" in capsys.readouterr().err
+    assert headroom.main([str(tmp_path / "fm"), "--data", DATA]) == 2
+    assert f"under {tmp_path / 'fm'}/jobs" in capsys.readouterr().err
