@@ -80,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = tuple(int(s) for s in args.eval_seeds.split(","))
 
-    runs = [r for home in args.homes for r in finished_runs(home)]
-    # the baseline: the named home's, else the first home's that has one
+    by_home = {home: finished_runs(home) for home in args.homes}
+    runs = [r for home_runs in by_home.values() for r in home_runs]
+    # the baseline: the named home's (read once, also when it is one of the homes), else the
+    # first home's that has one
     base_homes = [args.baseline_from] if args.baseline_from else args.homes
-    pool = finished_runs(args.baseline_from) if args.baseline_from else runs
+    named = args.baseline_from
+    pool = runs if named is None else by_home[named] if named in by_home else finished_runs(named)
     base = [r for r in pool if r["label"].startswith("baseline")]
     if not base:
         where = ", ".join(f"{home}/jobs" for home in base_homes)
